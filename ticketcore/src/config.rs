@@ -1,0 +1,687 @@
+//! The desk configuration: queues, groups, roles, agents, states, templates, filters, number
+//! format. One versioned serde document, stored by the Store, loaded from TOML.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::acl::{Agent, CustomerUser, Group, Role};
+use crate::number::NumberConfig;
+use crate::state::{State, StateType, default_states};
+
+/// What happens to a customer's follow-up on a closed ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpPolicy {
+    /// Reopen the ticket.
+    #[default]
+    Reopen,
+    /// Keep it closed, record the message and answer with the reject auto-response.
+    Reject,
+    /// Open a new ticket linked to the closed one.
+    NewTicket,
+}
+
+/// Auto-response templates of a queue, by occasion.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoResponses {
+    /// Confirms a new ticket.
+    pub new_ticket: Option<String>,
+    /// Confirms a follow-up.
+    pub follow_up: Option<String>,
+    /// Answers a rejected follow-up.
+    pub reject: Option<String>,
+}
+
+/// A queue. Queues form a tree by name: "Parent::Child".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// Full name, "Parent::Child" for sub-queues.
+    pub name: String,
+    /// The group whose permissions govern it.
+    pub group: String,
+    /// The system address mail for this queue arrives at and leaves from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// A lock expires after this long without the holder acting.
+    #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
+    pub unlock_timeout: Option<Duration>,
+    /// First-response escalation time.
+    #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
+    pub first_response: Option<Duration>,
+    /// Update escalation time.
+    #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
+    pub update: Option<Duration>,
+    /// Solution escalation time.
+    #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
+    pub solution: Option<Duration>,
+    /// The business calendar escalation and lock times count in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+    /// What a follow-up to a closed ticket does.
+    #[serde(default)]
+    pub follow_up: FollowUpPolicy,
+    /// Auto-response templates.
+    #[serde(default)]
+    pub auto_response: AutoResponses,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl Queue {
+    /// A queue in `group` with default settings.
+    pub fn new(name: impl Into<String>, group: impl Into<String>) -> Queue {
+        Queue {
+            name: name.into(),
+            group: group.into(),
+            address: None,
+            unlock_timeout: None,
+            first_response: None,
+            update: None,
+            solution: None,
+            calendar: None,
+            follow_up: FollowUpPolicy::default(),
+            auto_response: AutoResponses::default(),
+            comment: None,
+        }
+    }
+
+    /// The parent queue's name, if this is a sub-queue.
+    pub fn parent(&self) -> Option<&str> {
+        self.name.rsplit_once("::").map(|(parent, _)| parent)
+    }
+}
+
+/// A business calendar (working hours, holidays, time zone); takes effect with escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    /// Name.
+    pub name: String,
+    /// IANA time zone, e.g. "Europe/Berlin".
+    pub time_zone: String,
+    /// Working hours per weekday ("mon".."sun"): "09:00-12:00,13:00-17:00".
+    #[serde(default)]
+    pub hours: BTreeMap<String, String>,
+    /// Holidays as YYYY-MM-DD (one-off) or MM-DD (every year).
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+/// A mail or answer template. Variables: `{{ticket.number}}`, `{{ticket.hook}}`,
+/// `{{ticket.title}}`, `{{customer.name}}`, `{{queue.name}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Name.
+    pub name: String,
+    /// Subject template.
+    #[serde(default)]
+    pub subject: String,
+    /// Body template.
+    #[serde(default)]
+    pub body: String,
+}
+
+/// What a matching filter sets on the incoming message's ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterSet {
+    /// Queue.
+    pub queue: Option<String>,
+    /// Priority 1..=5.
+    pub priority: Option<u8>,
+    /// State name.
+    pub state: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Customer login.
+    pub customer: Option<String>,
+}
+
+/// A mail filter: regexes over headers (by name) or the body ("body"); all must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Name.
+    pub name: String,
+    /// Header name (or "body") to regex.
+    #[serde(rename = "match")]
+    pub matches: BTreeMap<String, String>,
+    /// What to set.
+    #[serde(default)]
+    pub set: FilterSet,
+    /// Drop the message (recorded with this filter's name as reason).
+    #[serde(default)]
+    pub ignore: bool,
+}
+
+/// Mail settings (`[mail]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// Queue for mail no system address routes.
+    pub default_queue: Option<String>,
+    /// Outbound transport URL: "maildir:DIR", "smtp://HOST:PORT".
+    pub outbound: Option<String>,
+    /// Auto-responses per sender address per day.
+    pub auto_responses_per_sender_per_day: u32,
+    /// Larger mail is rejected: "20MB", "512KiB" or bytes.
+    #[serde(with = "byte_size")]
+    pub max_message_size: u64,
+    /// Also look for a ticket number in the body.
+    pub follow_up_by_body: bool,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            default_queue: None,
+            outbound: None,
+            auto_responses_per_sender_per_day: 10,
+            max_message_size: 20_000_000,
+            follow_up_by_body: false,
+        }
+    }
+}
+
+/// Desk-wide behaviour switches (`[rules]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleSettings {
+    /// The state of new tickets.
+    pub new_state: String,
+    /// The state a reopened (or noted, answered) ticket gets.
+    pub open_state: String,
+    /// The state a merged ticket gets.
+    pub merged_state: String,
+    /// A note sets a ticket in a new state to the open state.
+    pub note_opens_new_ticket: bool,
+    /// Customers see their company's tickets, not only their own.
+    pub customers_see_company_tickets: bool,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        RuleSettings {
+            new_state: "new".into(),
+            open_state: "open".into(),
+            merged_state: "merged".into(),
+            note_opens_new_ticket: true,
+            customers_see_company_tickets: false,
+        }
+    }
+}
+
+/// The whole configuration document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Ticket number format.
+    pub numbers: NumberConfig,
+    /// Business calendars.
+    pub calendars: Vec<Calendar>,
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Queues.
+    pub queues: Vec<Queue>,
+    /// States; the OTRS defaults when not given.
+    pub states: Vec<State>,
+    /// Allowed manual state changes by state name; states not listed use the defaults (any
+    /// state except new and merged may be chosen; merged tickets stay merged).
+    pub transitions: BTreeMap<String, Vec<String>>,
+    /// Agents.
+    pub agents: Vec<Agent>,
+    /// Customer users to put into the store's customer directory when this document is applied.
+    /// The stored document keeps none: customers are many and live in the store.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub customers: Vec<CustomerUser>,
+    /// Templates.
+    pub templates: Vec<Template>,
+    /// Mail filters.
+    pub filters: Vec<Filter>,
+    /// Mail settings.
+    pub mail: MailSettings,
+    /// Behaviour switches.
+    pub rules: RuleSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            numbers: NumberConfig::default(),
+            calendars: Vec::new(),
+            groups: Vec::new(),
+            roles: Vec::new(),
+            queues: Vec::new(),
+            states: default_states(),
+            transitions: BTreeMap::new(),
+            agents: Vec::new(),
+            customers: Vec::new(),
+            templates: Vec::new(),
+            filters: Vec::new(),
+            mail: MailSettings::default(),
+            rules: RuleSettings::default(),
+        }
+    }
+}
+
+/// One thing wrong with a configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, e.g. `queue "Vorstand::Kasse"`.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML does not parse or does not fit the schema; the message names line and column.
+    #[error("configuration does not parse: {0}")]
+    Parse(String),
+    /// It parses but contradicts itself.
+    #[error("configuration is invalid:\n{}", list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {}: {}", p.location, p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string().trim().into()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The queue named `name`.
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// The agent with `login`.
+    pub fn agent(&self, login: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.login == login)
+    }
+
+    /// The role named `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The state named `name`.
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The template named `name`.
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// The first state of `state_type`, e.g. the closed-successful state for auto-close.
+    pub fn state_of_type(&self, state_type: StateType) -> Option<&State> {
+        self.states.iter().find(|s| s.state_type == state_type)
+    }
+
+    /// Whether an agent may set a ticket from state `from` to state `to` by hand.
+    pub fn transition_allowed(&self, from: &State, to: &State) -> bool {
+        match self.transitions.get(&from.name) {
+            Some(allowed) => allowed.iter().any(|s| *s == to.name),
+            None => {
+                from.state_type != StateType::Merged
+                    && !matches!(to.state_type, StateType::New | StateType::Merged)
+            }
+        }
+    }
+
+    /// Checks that every reference resolves and names are unique; reports every problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |location: String, message: String| {
+            problems.push(Problem { location, message })
+        };
+
+        let groups = unique(self.groups.iter().map(|g| &g.name), "group", &mut problem);
+        let roles = unique(self.roles.iter().map(|r| &r.name), "role", &mut problem);
+        let queues = unique(self.queues.iter().map(|q| &q.name), "queue", &mut problem);
+        let templates = unique(
+            self.templates.iter().map(|t| &t.name),
+            "template",
+            &mut problem,
+        );
+        let calendars = unique(
+            self.calendars.iter().map(|c| &c.name),
+            "calendar",
+            &mut problem,
+        );
+        let states = unique(self.states.iter().map(|s| &s.name), "state", &mut problem);
+        unique(self.agents.iter().map(|a| &a.login), "agent", &mut problem);
+        unique(
+            self.customers.iter().map(|c| &c.login),
+            "customer",
+            &mut problem,
+        );
+        unique(self.filters.iter().map(|f| &f.name), "filter", &mut problem);
+
+        if self.numbers.system_id.is_empty()
+            || !self.numbers.system_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            problem(
+                "[numbers]".into(),
+                format!(
+                    "system_id {:?} must be one or more digits",
+                    self.numbers.system_id
+                ),
+            );
+        }
+        if self.numbers.hook.is_empty() {
+            problem("[numbers]".into(), "hook must not be empty".into());
+        }
+        if self.numbers.block == 0 {
+            problem("[numbers]".into(), "block must be at least 1".into());
+        }
+
+        for role in &self.roles {
+            for group in role.groups.keys().filter(|g| !groups.contains(g.as_str())) {
+                problem(
+                    format!("role {:?}", role.name),
+                    format!("unknown group {group:?}"),
+                );
+            }
+        }
+        for agent in &self.agents {
+            let at = format!("agent {:?}", agent.login);
+            for group in agent.groups.keys().filter(|g| !groups.contains(g.as_str())) {
+                problem(at.clone(), format!("unknown group {group:?}"));
+            }
+            for role in agent.roles.iter().filter(|r| !roles.contains(r.as_str())) {
+                problem(at.clone(), format!("unknown role {role:?}"));
+            }
+        }
+        for queue in &self.queues {
+            let at = format!("queue {:?}", queue.name);
+            if queue.name.split("::").any(|part| part.trim().is_empty()) {
+                problem(at.clone(), "empty name or empty part between \"::\"".into());
+            }
+            if !groups.contains(queue.group.as_str()) {
+                problem(at.clone(), format!("unknown group {:?}", queue.group));
+            }
+            if let Some(parent) = queue.parent().filter(|p| !queues.contains(p)) {
+                problem(at.clone(), format!("parent queue {parent:?} does not exist"));
+            }
+            if let Some(cal) = queue.calendar.as_ref().filter(|c| !calendars.contains(c.as_str())) {
+                problem(at.clone(), format!("unknown calendar {cal:?}"));
+            }
+            let responses = &queue.auto_response;
+            for name in [
+                &responses.new_ticket,
+                &responses.follow_up,
+                &responses.reject,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|t| !templates.contains(t.as_str()))
+            {
+                problem(at.clone(), format!("unknown template {name:?}"));
+            }
+        }
+        for calendar in &self.calendars {
+            let at = format!("calendar {:?}", calendar.name);
+            if calendar.time_zone.parse::<chrono_tz::Tz>().is_err() {
+                problem(
+                    at.clone(),
+                    format!("unknown time zone {:?}", calendar.time_zone),
+                );
+            }
+            for (day, hours) in &calendar.hours {
+                if !["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str()) {
+                    problem(at.clone(), format!("unknown weekday {day:?} (use mon..sun)"));
+                }
+                if let Err(e) = parse_hours(hours) {
+                    problem(at.clone(), format!("{day}: {e}"));
+                }
+            }
+            for day in &calendar.holidays {
+                let ok = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok()
+                    || chrono::NaiveDate::parse_from_str(&format!("2000-{day}"), "%Y-%m-%d")
+                        .is_ok();
+                if !ok {
+                    problem(
+                        at.clone(),
+                        format!("holiday {day:?} is not YYYY-MM-DD or MM-DD"),
+                    );
+                }
+            }
+        }
+        for (from, targets) in &self.transitions {
+            for name in std::iter::once(from).chain(targets) {
+                if !states.contains(name.as_str()) {
+                    problem("[transitions]".into(), format!("unknown state {name:?}"));
+                }
+            }
+        }
+        let rules = &self.rules;
+        for (name, wanted) in [
+            (&rules.new_state, &[StateType::New][..]),
+            (&rules.open_state, &[StateType::Open][..]),
+            (&rules.merged_state, &[StateType::Merged][..]),
+        ] {
+            match self.state(name) {
+                None => problem("[rules]".into(), format!("unknown state {name:?}")),
+                Some(s) if !wanted.contains(&s.state_type) => problem(
+                    "[rules]".into(),
+                    format!("state {name:?} is of type {}", s.state_type),
+                ),
+                Some(_) => {}
+            }
+        }
+        for filter in &self.filters {
+            let at = format!("filter {:?}", filter.name);
+            if filter.matches.is_empty() {
+                problem(at.clone(), "match is empty".into());
+            }
+            for (field, pattern) in &filter.matches {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    problem(at.clone(), format!("match {field:?}: bad regex: {e}"));
+                }
+            }
+            let set = &filter.set;
+            if let Some(q) = set.queue.as_ref().filter(|q| !queues.contains(q.as_str())) {
+                problem(at.clone(), format!("unknown queue {q:?}"));
+            }
+            if let Some(s) = set.state.as_ref().filter(|s| !states.contains(s.as_str())) {
+                problem(at.clone(), format!("unknown state {s:?}"));
+            }
+            if let Some(p) = set.priority.filter(|p| !(1..=5).contains(p)) {
+                problem(at.clone(), format!("priority {p} is not 1..5"));
+            }
+        }
+        if let Some(q) = self
+            .mail
+            .default_queue
+            .as_ref()
+            .filter(|q| !queues.contains(q.as_str()))
+        {
+            problem("[mail]".into(), format!("unknown default_queue {q:?}"));
+        }
+        let mut addresses = HashSet::new();
+        for queue in &self.queues {
+            if let Some(address) = &queue.address
+                && !addresses.insert(address.to_lowercase())
+            {
+                problem(
+                    format!("queue {:?}", queue.name),
+                    format!("address {address:?} is already another queue's"),
+                );
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+/// Collects names, reporting duplicates.
+fn unique<'a>(
+    names: impl Iterator<Item = &'a String>,
+    what: &str,
+    problem: &mut impl FnMut(String, String),
+) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if !seen.insert(name.as_str()) {
+            problem(format!("{what} {name:?}"), format!("duplicate {what}"));
+        }
+    }
+    seen
+}
+
+/// Parses working hours "09:00-12:00,13:00-17:00" into minute ranges of the day.
+pub fn parse_hours(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let minutes = |t: &str| -> Result<u32, String> {
+        let (h, m) = t
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("{t:?} is not HH:MM"))?;
+        let (h, m): (u32, u32) = (
+            h.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+            m.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+        );
+        if h > 24 || m > 59 || h * 60 + m > 24 * 60 {
+            return Err(format!("{t:?} is not a time of day"));
+        }
+        Ok(h * 60 + m)
+    };
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let (a, b) = part
+            .split_once('-')
+            .ok_or_else(|| format!("{part:?} is not HH:MM-HH:MM"))?;
+        let (a, b) = (minutes(a)?, minutes(b)?);
+        if a >= b {
+            return Err(format!("{part:?} ends before it starts"));
+        }
+        if ranges.last().is_some_and(|&(_, end)| end > a) {
+            return Err(format!("{part:?} overlaps or precedes the interval before it"));
+        }
+        ranges.push((a, b));
+    }
+    Ok(ranges)
+}
+
+/// Durations written as "12h", "1d", "90m", "1h 30m".
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("duration {text:?}: {e}")))
+    }
+}
+
+/// Sizes written as "20MB", "512KiB", "1GB" or a plain number of bytes.
+mod byte_size {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Size::deserialize(d)? {
+            Size::Bytes(n) => Ok(n),
+            Size::Text(text) => parse(&text).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "size {text:?} is not a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB)"
+                ))
+            }),
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<u64> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            _ => return None,
+        };
+        number.parse::<u64>().ok()?.checked_mul(factor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(byte_size::parse("20MB"), Some(20_000_000));
+        assert_eq!(byte_size::parse("512KiB"), Some(512 * 1024));
+        assert_eq!(byte_size::parse("7"), Some(7));
+        assert_eq!(byte_size::parse("7 parsecs"), None);
+        assert_eq!(byte_size::parse("99999999999999999999GB"), None);
+    }
+
+    #[test]
+    fn hours() {
+        assert_eq!(
+            parse_hours("09:00-12:00, 13:00-17:30"),
+            Ok(vec![(540, 720), (780, 1050)])
+        );
+        assert!(parse_hours("12:00-09:00").is_err());
+        assert!(parse_hours("09:00-12:00,11:00-13:00").is_err());
+        assert!(parse_hours("9-12").is_err());
+    }
+}

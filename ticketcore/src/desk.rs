@@ -1,0 +1,691 @@
+//! The Desk: the service facade every client (CLI, web server, bot, mail ingest) talks to.
+//!
+//! Each operation loads the ticket and a configuration snapshot, lets the pure rules compute
+//! the change (permissions included), and commits it with compare-and-swap on the ticket's
+//! version; on a conflict it reloads and recomputes, a bounded number of times.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::acl::{CustomerScope, Viewer, readable_queues};
+use crate::article::{Article, ArticleId, Channel, ContentHash, Message};
+use crate::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{Actor, Event, EventKind};
+use crate::number::TicketNumber;
+use crate::rules::{self, Ctx, Fresh, FollowUpAction, NewTicket, Op};
+use crate::store::{Change, Store, StoreError, TicketPage, TicketQuery, Unique};
+use crate::ticket::{LinkKind, Priority, Ticket, TicketId};
+
+/// How often a conflicting operation is recomputed before giving up.
+const DEFAULT_ATTEMPTS: usize = 64;
+/// How many merged tickets a follow-up is forwarded through at most.
+const MAX_MERGE_HOPS: usize = 16;
+/// How long a cached configuration is trusted before it is re-read from the store, so other
+/// processes' configuration changes arrive.
+const CONFIG_TTL: chrono::Duration = chrono::Duration::seconds(5);
+
+/// The result of a committed operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The ticket the operation was about (the new one, for creations and splits), as stored.
+    pub ticket: Ticket,
+    /// The events it appended, with their sequence numbers; empty when nothing changed.
+    pub events: Vec<Event>,
+}
+
+/// What a customer follow-up did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedUp {
+    /// How the queue's policy disposed of it.
+    pub action: FollowUpAction,
+    /// The ticket that received the message (the surviving one after merges, or the new one).
+    pub committed: Committed,
+}
+
+#[derive(Debug)]
+struct CachedConfig {
+    version: u64,
+    config: Arc<Config>,
+    loaded: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct NumberBlock {
+    key: String,
+    next: u64,
+    end: u64,
+}
+
+/// What an operation needs loaded and computed, so one retry loop serves them all.
+enum Plan<'a> {
+    Create(&'a NewTicket),
+    Apply(TicketId, &'a Op),
+    FollowUp {
+        ticket: TicketId,
+        article: ArticleId,
+        message: &'a Message,
+        channel: Channel,
+        unknown_sender: bool,
+    },
+    Merge(TicketId, TicketId),
+    Split {
+        source: TicketId,
+        article: ArticleId,
+        queue: &'a str,
+        title: Option<&'a str>,
+    },
+    Link(TicketId, TicketId, LinkKind),
+}
+
+/// The helpdesk engine over one [`Store`].
+#[derive(Debug)]
+pub struct Desk {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    config: RwLock<Option<CachedConfig>>,
+    numbers: Mutex<Option<NumberBlock>>,
+    attempts: usize,
+}
+
+impl Desk {
+    /// A desk on `store` with the system clock and OS randomness.
+    pub fn new(store: Arc<dyn Store>) -> Desk {
+        Desk {
+            store,
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            config: RwLock::new(None),
+            numbers: Mutex::new(None),
+            attempts: DEFAULT_ATTEMPTS,
+        }
+    }
+
+    /// Uses `clock` for every timestamp and deadline.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Desk {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `entropy` for ids and Random ticket numbers.
+    pub fn with_entropy(mut self, entropy: Arc<dyn Entropy>) -> Desk {
+        self.entropy = entropy;
+        self
+    }
+
+    /// Sets how often a conflicting operation is recomputed before [`Error::Contention`].
+    pub fn with_attempts(mut self, attempts: usize) -> Desk {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The desk's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Validates and stores `config` (replacing the current one, keeping tickets) and puts its
+    /// customers into the customer directory. Returns the new configuration version.
+    pub async fn configure(&self, mut config: Config) -> Result<u64> {
+        config.validate()?;
+        for customer in std::mem::take(&mut config.customers) {
+            self.store.put_customer(&customer).await?;
+        }
+        let mut attempts = 0;
+        let version = loop {
+            let current = self.store.config().await?.map_or(0, |c| c.version);
+            match self.store.save_config(&config, current).await {
+                Ok(version) => break version,
+                Err(StoreError::Conflict(_)) if attempts < self.attempts => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.cache(version, config);
+        Ok(version)
+    }
+
+    fn cache(&self, version: u64, config: Config) -> Arc<Config> {
+        let config = Arc::new(config);
+        let mut slot = self.config.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(CachedConfig {
+            version,
+            config: config.clone(),
+            loaded: self.clock.now(),
+        });
+        config
+    }
+
+    /// The configuration snapshot operations run against.
+    pub async fn config(&self) -> Result<Arc<Config>> {
+        let now = self.clock.now();
+        {
+            let slot = self.config.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = slot.as_ref()
+                && now.signed_duration_since(c.loaded).abs() < CONFIG_TTL
+            {
+                return Ok(c.config.clone());
+            }
+        }
+        self.reload_config().await
+    }
+
+    /// Re-reads the configuration from the store now.
+    pub async fn reload_config(&self) -> Result<Arc<Config>> {
+        let stored = self.store.config().await?.ok_or(Error::NotConfigured)?;
+        let unchanged = {
+            let slot = self.config.read().unwrap_or_else(|e| e.into_inner());
+            slot.as_ref()
+                .filter(|c| c.version == stored.version)
+                .map(|c| c.config.clone())
+        };
+        Ok(match unchanged {
+            Some(config) => {
+                self.cache(stored.version, (*config).clone());
+                config
+            }
+            None => self.cache(stored.version, stored.config),
+        })
+    }
+
+    /// A fresh UUID v7 from the injected clock and entropy.
+    fn uuid(&self) -> Uuid {
+        let millis = self.clock.now().timestamp_millis().max(0) as u64;
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&self.entropy.next_u64().to_le_bytes());
+        random[8..].copy_from_slice(&self.entropy.next_u64().to_le_bytes()[..2]);
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+
+    /// A fresh article id, for callers that build operations themselves.
+    pub fn new_article_id(&self) -> ArticleId {
+        ArticleId(self.uuid())
+    }
+
+    /// Issues the next ticket number: from a reserved counter block when one is left, else one
+    /// store round-trip reserves the next block.
+    async fn issue_number(&self, config: &Config) -> Result<TicketNumber> {
+        let now = self.clock.now();
+        let day = now.date_naive();
+        let numbers = &config.numbers;
+        let Some(key) = numbers.counter_key(day) else {
+            return Ok(numbers.format(day, 0, self.entropy.next_u64()));
+        };
+        {
+            let mut block = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(b) = block.as_mut().filter(|b| b.key == key && b.next <= b.end) {
+                let counter = b.next;
+                b.next += 1;
+                return Ok(numbers.format(day, counter, 0));
+            }
+        }
+        let size = numbers.block.max(1);
+        let first = self.store.next_counter(&key, size).await?;
+        *self.numbers.lock().unwrap_or_else(|e| e.into_inner()) = Some(NumberBlock {
+            key,
+            next: first + 1,
+            end: first + size - 1,
+        });
+        Ok(numbers.format(day, first, 0))
+    }
+
+    async fn fresh(&self, config: &Config) -> Result<Fresh> {
+        Ok(Fresh {
+            ticket: TicketId(self.uuid()),
+            number: self.issue_number(config).await?,
+            article: self.new_article_id(),
+        })
+    }
+
+    /// The customer scope of a customer actor (unknown customers see only their own tickets).
+    async fn scope(&self, config: &Config, actor: &Actor) -> Result<Option<CustomerScope>> {
+        let Actor::Customer(login) = actor else {
+            return Ok(None);
+        };
+        Ok(Some(match self.store.customer(login).await? {
+            Some(customer) => CustomerScope::of(config, &customer),
+            None => CustomerScope {
+                login: login.clone(),
+                company: None,
+            },
+        }))
+    }
+
+    /// Who `actor` is as a viewer.
+    pub async fn viewer(&self, actor: &Actor) -> Result<Viewer> {
+        let config = self.config().await?;
+        Ok(match actor {
+            Actor::System => Viewer::System,
+            Actor::Agent(login) => Viewer::Agent(login.clone()),
+            Actor::Customer(_) => match self.scope(&config, actor).await? {
+                Some(scope) => Viewer::Customer(scope),
+                None => Viewer::System,
+            },
+        })
+    }
+
+    async fn load(&self, id: TicketId) -> Result<Ticket> {
+        self.store
+            .ticket(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("ticket {id}")))
+    }
+
+    /// Follows merges from `id` to the surviving ticket.
+    async fn surviving(&self, id: TicketId) -> Result<Ticket> {
+        let mut ticket = self.load(id).await?;
+        for _ in 0..MAX_MERGE_HOPS {
+            match ticket.merged_into {
+                Some(next) => ticket = self.load(next).await?,
+                None => return Ok(ticket),
+            }
+        }
+        Err(Error::Invalid(format!(
+            "ticket {} is merged through more than {MAX_MERGE_HOPS} tickets",
+            ticket.number
+        )))
+    }
+
+    /// The retry loop: compute the change from fresh reads, commit with CAS, repeat on conflict.
+    async fn execute(&self, actor: &Actor, plan: Plan<'_>) -> Result<(FollowUpAction, Committed)> {
+        let mut fresh: Option<Fresh> = None;
+        for _ in 0..self.attempts {
+            let config = self.config().await?;
+            let scope = self.scope(&config, actor).await?;
+            let ctx = Ctx {
+                config: &config,
+                actor,
+                customer: scope.as_ref(),
+                now: self.clock.now(),
+            };
+            let mut action = FollowUpAction::Append;
+            let change = match &plan {
+                Plan::Create(input) => {
+                    let f = match fresh.take() {
+                        Some(f) => f,
+                        None => self.fresh(&config).await?,
+                    };
+                    let change = rules::create(ctx, input, &f)?;
+                    fresh = Some(f);
+                    change
+                }
+                Plan::Apply(id, op) => rules::apply(ctx, &self.load(*id).await?, op)?,
+                Plan::FollowUp {
+                    ticket,
+                    article,
+                    message,
+                    channel,
+                    unknown_sender,
+                } => {
+                    let ticket = self.surviving(*ticket).await?;
+                    action = rules::follow_up_action(&config, &ticket);
+                    if action == FollowUpAction::NewTicket {
+                        let f = match fresh.take() {
+                            Some(f) => f,
+                            None => self.fresh(&config).await?,
+                        };
+                        let change =
+                            rules::follow_up_new_ticket(ctx, &ticket, message, *channel, &f)?;
+                        fresh = Some(f);
+                        change
+                    } else {
+                        let op = Op::FollowUp {
+                            article: *article,
+                            message: (*message).clone(),
+                            channel: *channel,
+                            unknown_sender: *unknown_sender,
+                        };
+                        rules::apply(ctx, &ticket, &op)?
+                    }
+                }
+                Plan::Merge(source, target) => {
+                    let target = self.surviving(*target).await?;
+                    rules::merge(ctx, &self.load(*source).await?, &target)?
+                }
+                Plan::Split {
+                    source,
+                    article,
+                    queue,
+                    title,
+                } => {
+                    let ticket = self.load(*source).await?;
+                    let articles = self.store.articles(ticket.id).await?;
+                    let article = articles
+                        .iter()
+                        .find(|a| a.id == *article)
+                        .ok_or_else(|| Error::NotFound(format!("article {article}")))?;
+                    let f = match fresh.take() {
+                        Some(f) => f,
+                        None => self.fresh(&config).await?,
+                    };
+                    let change = rules::split(ctx, &ticket, article, queue, *title, &f)?;
+                    fresh = Some(f);
+                    change
+                }
+                Plan::Link(a, b, kind) => {
+                    rules::link(ctx, &self.load(*a).await?, &self.load(*b).await?, *kind)?
+                }
+            };
+            match self.commit(change).await {
+                Ok(committed) => return Ok((action, committed)),
+                Err(Error::Store(StoreError::Conflict(_))) => continue,
+                Err(Error::Store(StoreError::Duplicate(Unique::TicketNumber(n)))) => {
+                    // Random numbers can collide, and imported numbers can sit ahead of the
+                    // counter: draw another number and try again.
+                    tracing::debug!(number = %n, "ticket number taken, issuing another");
+                    fresh = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Contention(self.attempts))
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed> {
+        let primary = change
+            .writes
+            .first()
+            .map(|w| w.ticket.clone())
+            .ok_or_else(|| Error::Invalid("empty change".into()))?;
+        let unchanged = change
+            .writes
+            .iter()
+            .all(|w| w.events.is_empty() && w.articles.is_empty());
+        if unchanged {
+            return Ok(Committed {
+                ticket: primary,
+                events: Vec::new(),
+            });
+        }
+        let receipt = self.store.commit(change).await?;
+        Ok(Committed {
+            ticket: primary,
+            events: receipt.events,
+        })
+    }
+
+    /// Creates a ticket with its first article.
+    pub async fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Committed> {
+        Ok(self.execute(actor, Plan::Create(&input)).await?.1)
+    }
+
+    /// Applies one operation to a ticket.
+    pub async fn apply(&self, actor: &Actor, ticket: TicketId, op: Op) -> Result<Committed> {
+        Ok(self.execute(actor, Plan::Apply(ticket, &op)).await?.1)
+    }
+
+    /// Locks the ticket for the acting agent (who becomes owner).
+    pub async fn lock(&self, actor: &Actor, ticket: TicketId) -> Result<Committed> {
+        self.apply(actor, ticket, Op::Lock).await
+    }
+
+    /// Releases the lock (holder or admin).
+    pub async fn unlock(&self, actor: &Actor, ticket: TicketId) -> Result<Committed> {
+        self.apply(actor, ticket, Op::Unlock).await
+    }
+
+    /// Moves the ticket into another queue.
+    pub async fn move_ticket(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        queue: &str,
+    ) -> Result<Committed> {
+        let op = Op::Move {
+            queue: queue.to_string(),
+        };
+        self.apply(actor, ticket, op).await
+    }
+
+    /// Sets the state (pending states need `pending_until`).
+    pub async fn set_state(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        state: &str,
+        pending_until: Option<DateTime<Utc>>,
+    ) -> Result<Committed> {
+        let op = Op::SetState {
+            state: state.to_string(),
+            pending_until,
+        };
+        self.apply(actor, ticket, op).await
+    }
+
+    /// Sets the priority.
+    pub async fn set_priority(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        priority: Priority,
+    ) -> Result<Committed> {
+        self.apply(actor, ticket, Op::SetPriority { priority })
+            .await
+    }
+
+    /// Sets the owner.
+    pub async fn set_owner(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        owner: Option<&str>,
+    ) -> Result<Committed> {
+        let op = Op::SetOwner {
+            owner: owner.map(String::from),
+        };
+        self.apply(actor, ticket, op).await
+    }
+
+    /// Adds a note, naming agents to notify (they appear in the `AddNote` event).
+    pub async fn note(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        message: Message,
+        visible_to_customer: bool,
+        notify: &[&str],
+    ) -> Result<Committed> {
+        let op = Op::Note {
+            article: self.new_article_id(),
+            message,
+            visible_to_customer,
+            notify: notify.iter().map(|s| s.to_string()).collect(),
+        };
+        self.apply(actor, ticket, op).await
+    }
+
+    /// Answers the customer by email; the `SendAnswer` event is the outbox entry.
+    pub async fn reply(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        message: Message,
+    ) -> Result<Committed> {
+        let op = Op::Reply {
+            article: self.new_article_id(),
+            message,
+            channel: Channel::Email,
+            next_state: None,
+        };
+        self.apply(actor, ticket, op).await
+    }
+
+    /// A customer's message on an existing ticket, disposed of by the queue's follow-up policy;
+    /// follow-ups to merged tickets go to the surviving ticket.
+    pub async fn follow_up(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        message: Message,
+        channel: Channel,
+        unknown_sender: bool,
+    ) -> Result<FollowedUp> {
+        let plan = Plan::FollowUp {
+            ticket,
+            article: self.new_article_id(),
+            message: &message,
+            channel,
+            unknown_sender,
+        };
+        let (action, committed) = self.execute(actor, plan).await?;
+        Ok(FollowedUp { action, committed })
+    }
+
+    /// Merges `source` into `target` (or the ticket `target` was merged into).
+    pub async fn merge(
+        &self,
+        actor: &Actor,
+        source: TicketId,
+        target: TicketId,
+    ) -> Result<Committed> {
+        Ok(self.execute(actor, Plan::Merge(source, target)).await?.1)
+    }
+
+    /// Splits an article off into a new ticket in `queue`, linked as the source's child.
+    /// Returns the new ticket.
+    pub async fn split(
+        &self,
+        actor: &Actor,
+        source: TicketId,
+        article: ArticleId,
+        queue: &str,
+        title: Option<&str>,
+    ) -> Result<Committed> {
+        let plan = Plan::Split {
+            source,
+            article,
+            queue,
+            title,
+        };
+        Ok(self.execute(actor, plan).await?.1)
+    }
+
+    /// Links two tickets; `kind` is what `b` is to `a`.
+    pub async fn link(
+        &self,
+        actor: &Actor,
+        a: TicketId,
+        b: TicketId,
+        kind: LinkKind,
+    ) -> Result<Committed> {
+        Ok(self.execute(actor, Plan::Link(a, b, kind)).await?.1)
+    }
+
+    /// A ticket, if `actor` may see it (otherwise `NotFound`: existence is not revealed).
+    pub async fn ticket(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
+        let viewer = self.viewer(actor).await?;
+        let config = self.config().await?;
+        match self.store.ticket(id).await? {
+            Some(t) if viewer.sees(&config, &t) => Ok(t),
+            _ => Err(Error::NotFound(format!("ticket {id}"))),
+        }
+    }
+
+    /// A ticket by its number as typed by a person: validated against the configured format
+    /// (a wrong check digit is an error, not a miss), then looked up for `actor`.
+    pub async fn find(&self, actor: &Actor, number: &str) -> Result<Ticket> {
+        let config = self.config().await?;
+        let number = config.numbers.parse(number)?;
+        let viewer = self.viewer(actor).await?;
+        match self.store.ticket_by_number(&number).await? {
+            Some(t) if viewer.sees(&config, &t) => Ok(t),
+            _ => Err(Error::NotFound(format!("ticket {number}"))),
+        }
+    }
+
+    /// The articles of a ticket that `actor` may see (customers: only customer-visible ones).
+    pub async fn articles(&self, actor: &Actor, id: TicketId) -> Result<Vec<Article>> {
+        self.ticket(actor, id).await?;
+        let internal = self.viewer(actor).await?.sees_internal();
+        let mut articles = self.store.articles(id).await?;
+        articles.retain(|a| internal || a.visible_to_customer);
+        Ok(articles)
+    }
+
+    /// The history of a ticket; customers see only what concerns them.
+    pub async fn history(&self, actor: &Actor, id: TicketId) -> Result<Vec<Event>> {
+        self.ticket(actor, id).await?;
+        let internal = self.viewer(actor).await?.sees_internal();
+        let mut history = self.store.history(id).await?;
+        history.retain(|e| internal || customer_visible(&e.kind));
+        Ok(history)
+    }
+
+    /// Attachment bytes, if `actor` may see an article carrying them on `ticket`.
+    pub async fn attachment(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        hash: &ContentHash,
+    ) -> Result<Vec<u8>> {
+        let articles = self.articles(actor, ticket).await?;
+        if !articles
+            .iter()
+            .any(|a| a.attachments.iter().any(|x| x.hash == *hash))
+        {
+            return Err(Error::NotFound(format!("attachment {}", hash.0)));
+        }
+        self.store
+            .blob(hash)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("attachment {}", hash.0)))
+    }
+
+    /// The queue view for `actor`: the store query restricted, inside the store, to what the
+    /// actor may see (an agent's readable queues; a customer's own tickets).
+    pub async fn queue_view(&self, actor: &Actor, mut query: TicketQuery) -> Result<TicketPage> {
+        let config = self.config().await?;
+        match self.viewer(actor).await? {
+            Viewer::System => {}
+            Viewer::Agent(login) => {
+                let readable = readable_queues(&config, &login);
+                let allowed: BTreeSet<String> = match query.queues.take() {
+                    Some(wanted) => wanted.intersection(&readable).cloned().collect(),
+                    None => readable,
+                };
+                if allowed.is_empty() {
+                    return Ok(TicketPage::default());
+                }
+                query.queues = Some(allowed);
+            }
+            Viewer::Customer(scope) => query.customer = Some(scope),
+        }
+        Ok(self.store.query(&query).await?)
+    }
+
+    /// Up to `limit` events after sequence number `after`: the feed for bots and workers.
+    pub async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
+        Ok(self.store.events_since(after, limit).await?)
+    }
+}
+
+/// Events a customer may see in their ticket's history.
+fn customer_visible(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::AddNote {
+            visible_to_customer,
+            ..
+        } => *visible_to_customer,
+        EventKind::NewTicket { .. }
+        | EventKind::EmailCustomer { .. }
+        | EventKind::PhoneCallCustomer { .. }
+        | EventKind::WebRequestCustomer { .. }
+        | EventKind::FollowUp { .. }
+        | EventKind::FollowUpRejected { .. }
+        | EventKind::SendAnswer { .. }
+        | EventKind::SendAutoReply { .. }
+        | EventKind::StateUpdate { .. }
+        | EventKind::Merged { .. } => true,
+        _ => false,
+    }
+}

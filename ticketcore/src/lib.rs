@@ -1,0 +1,83 @@
+//! # ticketcore
+//!
+//! An embeddable ticketing engine in the tradition of OTRS/Znuny: tickets with immutable
+//! numbers, queues, states, locks, role-based queue permissions, history, follow-ups, merge and
+//! split, as a library with pluggable storage.
+//!
+//! The shape (see DESIGN.md): a [`Desk`] loads a ticket and the configuration from a
+//! [`Store`], the pure [`rules`] compute the change (permissions included, via [`acl`]), and the
+//! store commits it with compare-and-swap on the ticket's version. Every change appends
+//! [`Event`]s to one log: ticket history, outbox and the stream bots follow.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ticketcore::{Actor, Channel, Config, Desk, MemoryStore, Message, NewTicket};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let desk = Desk::new(Arc::new(MemoryStore::new()));
+//! desk.configure(Config::from_toml(r#"
+//!     [[groups]]
+//!     name = "support"
+//!     [[queues]]
+//!     name = "Support"
+//!     group = "support"
+//!     [[agents]]
+//!     login = "anna"
+//!     groups = { support = ["rw"] }
+//! "#)?).await?;
+//!
+//! let karla = Actor::customer("karla");
+//! let anna = Actor::agent("anna");
+//!
+//! // A customer writes in through the web.
+//! let ticket = desk
+//!     .create_ticket(&karla, NewTicket::new("Support", "Printer on fire", Channel::Web,
+//!         Message::text("It smokes.")))
+//!     .await?
+//!     .ticket;
+//!
+//! desk.lock(&anna, ticket.id).await?;
+//! desk.reply(&anna, ticket.id, Message::text("Unplug it, help is on its way.")).await?;
+//! desk.set_state(&anna, ticket.id, "closed successful", None).await?;
+//!
+//! let history: Vec<_> = desk.history(&anna, ticket.id).await?
+//!     .iter().map(|e| e.kind.history_type()).collect();
+//! assert_eq!(history, ["NewTicket", "WebRequestCustomer", "Lock", "OwnerUpdate",
+//!     "SendAnswer", "StateUpdate", "StateUpdate", "Unlock"]);
+//! # Ok::<_, ticketcore::Error>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+pub mod acl;
+pub mod article;
+pub mod clock;
+pub mod config;
+pub mod desk;
+mod error;
+pub mod event;
+pub mod memory;
+pub mod number;
+pub mod rules;
+pub mod state;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod ticket;
+
+pub use acl::{Agent, CustomerUser, Permission, Viewer};
+pub use article::{Article, ArticleId, Attachment, Channel, Message, NewAttachment, Sender};
+pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
+pub use config::{Config, ConfigError, FollowUpPolicy, Queue};
+pub use desk::{Committed, Desk, FollowedUp};
+pub use error::{Error, Result};
+pub use event::{Actor, Event, EventKind, HistoryEntry};
+pub use memory::MemoryStore;
+pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
+pub use rules::{FollowUpAction, NewTicket, Op};
+pub use state::{State, StateType};
+pub use store::{
+    Change, PageKey, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery,
+    TicketWrite,
+};
+pub use ticket::{Escalation, Link, LinkKind, Lock, Priority, Ticket, TicketId};

@@ -1,0 +1,348 @@
+//! `MemoryStore`: the reference backend. Everything in process memory, indexed like a real
+//! backend so its costs are honest; used by tests, fuzzing and as the model the conformance
+//! suite compares every other backend with.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+
+use crate::acl::CustomerUser;
+use crate::article::{Article, ContentHash};
+use crate::config::Config;
+use crate::event::Event;
+use crate::number::TicketNumber;
+use crate::state::StateType;
+use crate::store::{
+    Change, PageKey, Receipt, Store, StoreError, StoreResult, StoredConfig, TicketPage,
+    TicketQuery, Unique,
+};
+use crate::ticket::{Ticket, TicketId};
+
+/// The in-memory reference store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+/// The queue-view index bucket: archived flag, queue, state type.
+type Bucket = (bool, String, StateType);
+
+#[derive(Debug, Default)]
+struct Inner {
+    config: Option<StoredConfig>,
+    customers: BTreeMap<String, CustomerUser>,
+    customer_emails: HashMap<String, String>,
+    counters: HashMap<String, u64>,
+    tickets: HashMap<TicketId, Ticket>,
+    by_number: HashMap<TicketNumber, TicketId>,
+    articles: HashMap<TicketId, Vec<Article>>,
+    by_message_id: HashMap<String, (TicketId, usize)>,
+    blobs: HashMap<ContentHash, Vec<u8>>,
+    events: Vec<Event>,
+    history: HashMap<TicketId, Vec<usize>>,
+    view: BTreeMap<Bucket, BTreeSet<PageKey>>,
+    by_customer: HashMap<String, BTreeSet<PageKey>>,
+    by_company: HashMap<String, BTreeSet<PageKey>>,
+    cursors: HashMap<String, u64>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // A poisoned lock means a panic elsewhere mid-update; the data is still consistent
+        // because every mutation validates before it changes anything.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn bucket(t: &Ticket) -> Bucket {
+    (t.archived, t.queue.clone(), t.state_type)
+}
+
+impl Inner {
+    fn index(&mut self, t: &Ticket) {
+        let key = PageKey::of(t);
+        self.view.entry(bucket(t)).or_default().insert(key);
+        if let Some(c) = &t.customer {
+            self.by_customer.entry(c.clone()).or_default().insert(key);
+        }
+        if let Some(c) = &t.customer_company {
+            self.by_company.entry(c.clone()).or_default().insert(key);
+        }
+    }
+
+    fn unindex(&mut self, t: &Ticket) {
+        let key = PageKey::of(t);
+        if let Some(set) = self.view.get_mut(&bucket(t)) {
+            set.remove(&key);
+        }
+        if let Some(set) = t.customer.as_ref().and_then(|c| self.by_customer.get_mut(c)) {
+            set.remove(&key);
+        }
+        if let Some(set) = t
+            .customer_company
+            .as_ref()
+            .and_then(|c| self.by_company.get_mut(c))
+        {
+            set.remove(&key);
+        }
+    }
+
+    fn check(&self, change: &Change) -> StoreResult<()> {
+        let mut message_ids = BTreeSet::new();
+        let mut numbers = BTreeSet::new();
+        for w in &change.writes {
+            let t = &w.ticket;
+            match (w.expected_version, self.tickets.get(&t.id)) {
+                (None, Some(_)) => return Err(StoreError::Duplicate(Unique::TicketId(t.id))),
+                (None, None) => {
+                    if self.by_number.contains_key(&t.number) || !numbers.insert(&t.number) {
+                        return Err(StoreError::Duplicate(Unique::TicketNumber(
+                            t.number.clone(),
+                        )));
+                    }
+                }
+                (Some(_), None) => return Err(StoreError::NotFound(format!("ticket {}", t.id))),
+                (Some(v), Some(stored)) if stored.version != v => {
+                    return Err(StoreError::Conflict(format!("ticket {}", stored.number)));
+                }
+                (Some(_), Some(stored)) if stored.number != t.number => {
+                    return Err(StoreError::Backend(format!(
+                        "ticket {} would change its number",
+                        stored.number
+                    )));
+                }
+                (Some(_), Some(_)) => {}
+            }
+            for id in w.articles.iter().filter_map(|a| a.message_id.as_ref()) {
+                if self.by_message_id.contains_key(id) || !message_ids.insert(id) {
+                    return Err(StoreError::Duplicate(Unique::MessageId(id.clone())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, change: Change) -> Receipt {
+        let mut receipt = Receipt::default();
+        for w in change.writes {
+            if let Some(old) = self.tickets.get(&w.ticket.id).cloned() {
+                self.unindex(&old);
+            }
+            self.index(&w.ticket);
+            let id = w.ticket.id;
+            self.by_number.insert(w.ticket.number.clone(), id);
+            self.tickets.insert(id, w.ticket);
+            let articles = self.articles.entry(id).or_default();
+            for article in w.articles {
+                if let Some(mid) = &article.message_id {
+                    self.by_message_id.insert(mid.clone(), (id, articles.len()));
+                }
+                articles.push(article);
+            }
+            for blob in w.blobs {
+                self.blobs.entry(blob.hash).or_insert(blob.data);
+            }
+            for mut event in w.events {
+                event.seq = self.events.len() as u64 + 1;
+                self.history.entry(id).or_default().push(self.events.len());
+                self.events.push(event.clone());
+                receipt.events.push(event);
+            }
+        }
+        receipt
+    }
+
+    fn query(&self, q: &TicketQuery) -> TicketPage {
+        let after = |key: &&PageKey| q.after.is_none_or(|a| **key > a);
+        let take = q.limit.saturating_add(1);
+        let mut keys: Vec<PageKey> = Vec::new();
+        let mut collect = |set: &BTreeSet<PageKey>| {
+            keys.extend(
+                set.iter()
+                    .filter(after)
+                    .filter(|k| self.tickets.get(&k.id).is_some_and(|t| q.matches(t)))
+                    .take(take),
+            );
+        };
+        match &q.customer {
+            Some(scope) => {
+                let own = self.by_customer.get(&scope.login);
+                let company = scope.company.as_ref().and_then(|c| self.by_company.get(c));
+                own.into_iter().chain(company).for_each(&mut collect);
+            }
+            None => self
+                .view
+                .iter()
+                .filter(|((archived, queue, state_type), _)| {
+                    q.archived.is_none_or(|a| a == *archived)
+                        && q.queues.as_ref().is_none_or(|qs| qs.contains(queue))
+                        && q.state_types.as_ref().is_none_or(|s| s.contains(state_type))
+                })
+                .for_each(|(_, set)| collect(set)),
+        }
+        keys.sort();
+        keys.dedup();
+        let more = keys.len() > q.limit;
+        keys.truncate(q.limit);
+        TicketPage {
+            next: if more { keys.last().copied() } else { None },
+            tickets: keys
+                .iter()
+                .filter_map(|k| self.tickets.get(&k.id).cloned())
+                .collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        Ok(self.read().config.clone())
+    }
+
+    async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
+        let mut inner = self.write();
+        let current = inner.config.as_ref().map_or(0, |c| c.version);
+        if current != expected {
+            return Err(StoreError::Conflict("configuration".into()));
+        }
+        inner.config = Some(StoredConfig {
+            version: current + 1,
+            config: config.clone(),
+        });
+        Ok(current + 1)
+    }
+
+    async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()> {
+        let mut inner = self.write();
+        let email = customer.email.to_lowercase();
+        if let Some(other) = inner.customer_emails.get(&email)
+            && *other != customer.login
+        {
+            return Err(StoreError::Backend(format!(
+                "customer email {email} already belongs to {other}"
+            )));
+        }
+        if let Some(old) = inner.customers.get(&customer.login).cloned() {
+            inner.customer_emails.remove(&old.email.to_lowercase());
+        }
+        inner.customer_emails.insert(email, customer.login.clone());
+        inner
+            .customers
+            .insert(customer.login.clone(), customer.clone());
+        Ok(())
+    }
+
+    async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
+        Ok(self.read().customers.get(login).cloned())
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
+        let inner = self.read();
+        Ok(inner
+            .customer_emails
+            .get(&email.to_lowercase())
+            .and_then(|login| inner.customers.get(login))
+            .cloned())
+    }
+
+    async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64> {
+        let mut inner = self.write();
+        let counter = inner.counters.entry(key.to_string()).or_insert(0);
+        let first = *counter + 1;
+        *counter += count;
+        Ok(first)
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        Ok(self.read().tickets.get(&id).cloned())
+    }
+
+    async fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
+        let inner = self.read();
+        Ok(inner
+            .by_number
+            .get(number)
+            .and_then(|id| inner.tickets.get(id))
+            .cloned())
+    }
+
+    async fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
+        let inner = self.read();
+        Ok(inner
+            .by_message_id
+            .get(message_id)
+            .and_then(|(t, i)| inner.articles.get(t)?.get(*i))
+            .cloned())
+    }
+
+    async fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
+        Ok(self
+            .read()
+            .articles
+            .get(&ticket)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.read().blobs.get(hash).cloned())
+    }
+
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
+        let inner = self.read();
+        Ok(inner
+            .history
+            .get(&ticket)
+            .map(|idx| idx.iter().map(|&i| inner.events[i].clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
+        Ok(self.read().query(query))
+    }
+
+    async fn commit(&self, change: Change) -> StoreResult<Receipt> {
+        let mut inner = self.write();
+        inner.check(&change)?;
+        Ok(inner.apply(change))
+    }
+
+    async fn commit_batch(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        let mut inner = self.write();
+        Ok(changes
+            .into_iter()
+            .map(|change| {
+                inner.check(&change)?;
+                Ok(inner.apply(change))
+            })
+            .collect())
+    }
+
+    async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let inner = self.read();
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(inner.events.len());
+        Ok(inner.events[start..].iter().take(limit).cloned().collect())
+    }
+
+    async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
+        Ok(self.read().cursors.get(consumer).copied().unwrap_or(0))
+    }
+
+    async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
+        self.write().cursors.insert(consumer.to_string(), position);
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! The storage contract. A backend persists what the rules computed, atomically, and enforces
+//! only storage invariants: unique ticket numbers and Message-IDs, version compare-and-swap,
+//! monotonic counters, a gap-free event sequence. It knows nothing of locks or states.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::acl::{CustomerScope, CustomerUser};
+use crate::article::{Article, Blob, ContentHash};
+use crate::config::Config;
+use crate::event::Event;
+use crate::number::TicketNumber;
+use crate::state::StateType;
+use crate::ticket::{Priority, Ticket, TicketId};
+
+/// What went wrong in a store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A write was computed from a stale version; reload and retry.
+    #[error("conflict: {0} changed since it was read")]
+    Conflict(String),
+    /// A unique key (ticket number, Message-ID, customer email) is taken.
+    #[error("duplicate {0}")]
+    Duplicate(Unique),
+    /// The backend failed (I/O, connection, corrupt data).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Which unique key a [`StoreError::Duplicate`] is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unique {
+    /// Ticket number.
+    #[error("ticket number {0}")]
+    TicketNumber(TicketNumber),
+    /// Ticket id.
+    #[error("ticket id {0}")]
+    TicketId(TicketId),
+    /// Article Message-ID.
+    #[error("Message-ID {0}")]
+    MessageId(String),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One ticket's part of a change: its new state plus what to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketWrite {
+    /// The ticket as it is after the change; its `version` is `expected_version + 1`
+    /// (1 for a new ticket).
+    pub ticket: Ticket,
+    /// The version this change was computed from; `None` creates the ticket.
+    pub expected_version: Option<u64>,
+    /// Articles to append.
+    pub articles: Vec<Article>,
+    /// Attachment bytes to store (skipped when the hash is already present).
+    pub blobs: Vec<Blob>,
+    /// Events to append to the log and the ticket's history (`seq` is assigned by the store).
+    pub events: Vec<Event>,
+}
+
+/// An atomic change of one or more tickets (merge and split touch two): all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Change {
+    /// The ticket writes.
+    pub writes: Vec<TicketWrite>,
+}
+
+/// What a commit returns: the appended events with their sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Receipt {
+    /// The events as stored.
+    pub events: Vec<Event>,
+}
+
+/// The ordering key of the queue view: priority (high first), then age (old first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PageKey {
+    /// 5 - priority, so that ascending order is highest priority first.
+    pub rank: u8,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Tie breaker.
+    pub id: TicketId,
+}
+
+impl PageKey {
+    /// The key of `ticket`.
+    pub fn of(ticket: &Ticket) -> PageKey {
+        PageKey {
+            rank: Priority::HIGHEST.get() - ticket.priority.get(),
+            created: ticket.created,
+            id: ticket.id,
+        }
+    }
+}
+
+/// A ticket query: the queue view and customer views. Every filter is applied inside the store
+/// (index-backed), never by dropping rows after paging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketQuery {
+    /// Only these queues (`None`: all). The Desk narrows this to the agent's readable queues.
+    pub queues: Option<BTreeSet<String>>,
+    /// Only these state types (`None`: all).
+    pub state_types: Option<BTreeSet<StateType>>,
+    /// Only locked (`Some(true)`) or unlocked (`Some(false)`) tickets.
+    pub locked: Option<bool>,
+    /// Only tickets owned by this agent.
+    pub owner: Option<String>,
+    /// Only tickets of this customer (or their company).
+    pub customer: Option<CustomerScope>,
+    /// Archived tickets: `Some(false)` (default) hides them, `Some(true)` shows only them.
+    pub archived: Option<bool>,
+    /// Resume after this key (keyset pagination).
+    pub after: Option<PageKey>,
+    /// Page size.
+    pub limit: usize,
+}
+
+impl Default for TicketQuery {
+    fn default() -> Self {
+        TicketQuery {
+            queues: None,
+            state_types: None,
+            locked: None,
+            owner: None,
+            customer: None,
+            archived: Some(false),
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+impl TicketQuery {
+    /// Whether `ticket` passes every filter except the page position.
+    pub fn matches(&self, ticket: &Ticket) -> bool {
+        self.queues.as_ref().is_none_or(|q| q.contains(&ticket.queue))
+            && self
+                .state_types
+                .as_ref()
+                .is_none_or(|s| s.contains(&ticket.state_type))
+            && self
+                .locked
+                .is_none_or(|l| l == ticket.lock.holder().is_some())
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|o| ticket.owner.as_ref() == Some(o))
+            && self.customer.as_ref().is_none_or(|c| c.sees(ticket))
+            && self.archived.is_none_or(|a| a == ticket.archived)
+    }
+}
+
+/// One page of tickets in queue-view order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TicketPage {
+    /// The tickets.
+    pub tickets: Vec<Ticket>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<PageKey>,
+}
+
+/// A versioned configuration document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConfig {
+    /// 1 for the first stored document, +1 per replacement.
+    pub version: u64,
+    /// The document.
+    pub config: Config,
+}
+
+/// A ticketcore storage backend. Keep it small: conveniences live on the Desk.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The configuration, if one was stored.
+    async fn config(&self) -> StoreResult<Option<StoredConfig>>;
+    /// Replaces the configuration if the stored version is still `expected` (0: none stored);
+    /// returns the new version.
+    async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64>;
+
+    /// Inserts or replaces a customer user (by login). Emails are unique among customers.
+    async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()>;
+    /// A customer user by login.
+    async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>>;
+    /// A customer user by email address (case-insensitive).
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>>;
+
+    /// Atomically advances counter `key` by `count` and returns the first of the reserved
+    /// values (counters start at 1).
+    async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64>;
+
+    /// A ticket by id.
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    /// A ticket by number.
+    async fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>>;
+    /// The article carrying a Message-ID.
+    async fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>>;
+    /// A ticket's articles, oldest first.
+    async fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>>;
+    /// Attachment bytes by content hash.
+    async fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>>;
+    /// A ticket's history, oldest first.
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>>;
+    /// One page of the query, in [`PageKey`] order.
+    async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage>;
+
+    /// Commits one change atomically, compare-and-swap on every ticket's version.
+    async fn commit(&self, change: Change) -> StoreResult<Receipt>;
+    /// Commits many independent changes, ideally in one transaction; each gets its own result
+    /// (a conflict in one does not fail the others). The outer error is for the backend
+    /// failing as a whole.
+    async fn commit_batch(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
+            results.push(self.commit(change).await);
+        }
+        Ok(results)
+    }
+
+    /// Up to `limit` events with `seq > after`, in sequence order.
+    async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+    /// A consumer's saved cursor (0 when new).
+    async fn cursor(&self, consumer: &str) -> StoreResult<u64>;
+    /// Saves a consumer's cursor.
+    async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()>;
+}
