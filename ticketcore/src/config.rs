@@ -361,9 +361,8 @@ impl Config {
     /// Checks that every reference resolves and names are unique; reports every problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        let mut problem = |location: String, message: String| {
-            problems.push(Problem { location, message })
-        };
+        let mut problem =
+            |location: String, message: String| problems.push(Problem { location, message });
 
         let groups = unique(self.groups.iter().map(|g| &g.name), "group", &mut problem);
         let roles = unique(self.roles.iter().map(|r| &r.name), "role", &mut problem);
@@ -431,9 +430,16 @@ impl Config {
                 problem(at.clone(), format!("unknown group {:?}", queue.group));
             }
             if let Some(parent) = queue.parent().filter(|p| !queues.contains(p)) {
-                problem(at.clone(), format!("parent queue {parent:?} does not exist"));
+                problem(
+                    at.clone(),
+                    format!("parent queue {parent:?} does not exist"),
+                );
             }
-            if let Some(cal) = queue.calendar.as_ref().filter(|c| !calendars.contains(c.as_str())) {
+            if let Some(cal) = queue
+                .calendar
+                .as_ref()
+                .filter(|c| !calendars.contains(c.as_str()))
+            {
                 problem(at.clone(), format!("unknown calendar {cal:?}"));
             }
             let responses = &queue.auto_response;
@@ -459,7 +465,10 @@ impl Config {
             }
             for (day, hours) in &calendar.hours {
                 if !["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&day.as_str()) {
-                    problem(at.clone(), format!("unknown weekday {day:?} (use mon..sun)"));
+                    problem(
+                        at.clone(),
+                        format!("unknown weekday {day:?} (use mon..sun)"),
+                    );
                 }
                 if let Err(e) = parse_hours(hours) {
                     problem(at.clone(), format!("{day}: {e}"));
@@ -589,7 +598,9 @@ pub fn parse_hours(text: &str) -> Result<Vec<(u32, u32)>, String> {
             return Err(format!("{part:?} ends before it starts"));
         }
         if ranges.last().is_some_and(|&(_, end)| end > a) {
-            return Err(format!("{part:?} overlaps or precedes the interval before it"));
+            return Err(format!(
+                "{part:?} overlaps or precedes the interval before it"
+            ));
         }
         ranges.push((a, b));
     }
@@ -645,7 +656,9 @@ mod byte_size {
 
     pub(super) fn parse(text: &str) -> Option<u64> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
         let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{Actor, Event, EventKind};
 use crate::number::TicketNumber;
-use crate::rules::{self, Ctx, Fresh, FollowUpAction, NewTicket, Op};
+use crate::rules::{self, Ctx, FollowUpAction, Fresh, NewTicket, Op};
 use crate::store::{Change, Store, StoreError, TicketPage, TicketQuery, Unique};
 use crate::ticket::{LinkKind, Priority, Ticket, TicketId};
 

@@ -77,7 +77,6 @@ pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
 pub use rules::{FollowUpAction, NewTicket, Op};
 pub use state::{State, StateType};
 pub use store::{
-    Change, PageKey, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery,
-    TicketWrite,
+    Change, PageKey, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery, TicketWrite,
 };
 pub use ticket::{Escalation, Link, LinkKind, Lock, Priority, Ticket, TicketId};

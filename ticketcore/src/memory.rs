@@ -85,7 +85,11 @@ impl Inner {
         if let Some(set) = self.view.get_mut(&bucket(t)) {
             set.remove(&key);
         }
-        if let Some(set) = t.customer.as_ref().and_then(|c| self.by_customer.get_mut(c)) {
+        if let Some(set) = t
+            .customer
+            .as_ref()
+            .and_then(|c| self.by_customer.get_mut(c))
+        {
             set.remove(&key);
         }
         if let Some(set) = t
@@ -186,7 +190,9 @@ impl Inner {
                 .filter(|((archived, queue, state_type), _)| {
                     q.archived.is_none_or(|a| a == *archived)
                         && q.queues.as_ref().is_none_or(|qs| qs.contains(queue))
-                        && q.state_types.as_ref().is_none_or(|s| s.contains(state_type))
+                        && q.state_types
+                            .as_ref()
+                            .is_none_or(|s| s.contains(state_type))
                 })
                 .for_each(|(_, set)| collect(set)),
         }

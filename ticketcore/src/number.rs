@@ -155,7 +155,10 @@ impl NumberConfig {
                 format!("{body}{check}")
             }
             Generator::Random => {
-                format!("{sys}{:0RANDOM_DIGITS$}", random % 10u64.pow(RANDOM_DIGITS as u32))
+                format!(
+                    "{sys}{:0RANDOM_DIGITS$}",
+                    random % 10u64.pow(RANDOM_DIGITS as u32)
+                )
             }
         };
         TicketNumber(digits)

@@ -502,7 +502,10 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         .customer_company
         .clone()
         .or_else(|| ctx.customer.and_then(|c| c.company.clone()));
-    let owner = input.owner.clone().or_else(|| ctx.actor.agent_login().map(String::from));
+    let owner = input
+        .owner
+        .clone()
+        .or_else(|| ctx.actor.agent_login().map(String::from));
     if let Some(owner) = &input.owner {
         assignable(config, owner, &input.queue)?;
     }
@@ -547,7 +550,13 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         Channel::Note | Channel::Web | Channel::Chat => EventKind::WebRequestCustomer { article },
     });
     let visible = input.sender != Sender::System || input.channel != Channel::Note;
-    draft.article(article, input.sender, input.channel, visible, &input.message);
+    draft.article(
+        article,
+        input.sender,
+        input.channel,
+        visible,
+        &input.message,
+    );
     if owner.is_some() {
         draft.event(EventKind::OwnerUpdate {
             from: None,
@@ -563,8 +572,7 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
 /// ticket one already holds); the Desk then commits nothing.
 pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
     let config = ctx.config;
-    if ticket.merged_into.is_some() && !matches!(op, Op::Watch | Op::Unwatch | Op::Archive { .. })
-    {
+    if ticket.merged_into.is_some() && !matches!(op, Op::Watch | Op::Unwatch | Op::Archive { .. }) {
         return Err(Error::Invalid(format!(
             "ticket {} was merged; work on the surviving ticket",
             ticket.number
@@ -928,11 +936,16 @@ pub fn merge(ctx: Ctx<'_>, source: &Ticket, target: &Ticket) -> Result<Change> {
     agent_only(ctx, target, Permission::Rw, "merge tickets")?;
     holder_only(ctx, source)?;
     if source.id == target.id {
-        return Err(Error::Invalid("a ticket cannot be merged into itself".into()));
+        return Err(Error::Invalid(
+            "a ticket cannot be merged into itself".into(),
+        ));
     }
     for t in [source, target] {
         if t.state_type == StateType::Merged || t.merged_into.is_some() {
-            return Err(Error::Invalid(format!("ticket {} is already merged", t.number)));
+            return Err(Error::Invalid(format!(
+                "ticket {} is already merged",
+                t.number
+            )));
         }
     }
     let merged = state(ctx.config, &ctx.config.rules.merged_state)?;

@@ -124,7 +124,10 @@ pub fn default_states() -> Vec<State> {
         ("open", StateType::Open),
         ("pending reminder", StateType::PendingReminder),
         ("pending auto close+", StateType::PendingAutoCloseSuccessful),
-        ("pending auto close-", StateType::PendingAutoCloseUnsuccessful),
+        (
+            "pending auto close-",
+            StateType::PendingAutoCloseUnsuccessful,
+        ),
         ("closed successful", StateType::ClosedSuccessful),
         ("closed unsuccessful", StateType::ClosedUnsuccessful),
         ("merged", StateType::Merged),

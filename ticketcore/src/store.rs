@@ -144,7 +144,9 @@ impl Default for TicketQuery {
 impl TicketQuery {
     /// Whether `ticket` passes every filter except the page position.
     pub fn matches(&self, ticket: &Ticket) -> bool {
-        self.queues.as_ref().is_none_or(|q| q.contains(&ticket.queue))
+        self.queues
+            .as_ref()
+            .is_none_or(|q| q.contains(&ticket.queue))
             && self
                 .state_types
                 .as_ref()

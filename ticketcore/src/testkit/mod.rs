@@ -1,1 +1,213 @@
-//! The backend conformance suite.
+//! The backend conformance suite and the proptest strategies behind it.
+//!
+//! A backend crate proves itself by implementing [`Backend`] (how to make a fresh, empty store)
+//! and invoking [`conformance_suite!`](crate::conformance_suite) in its tests:
+//!
+//! ```ignore
+//! struct Redb;
+//! impl ticketcore::testkit::Backend for Redb {
+//!     async fn store() -> std::sync::Arc<dyn ticketcore::Store> { /* a fresh store */ }
+//! }
+//! ticketcore::conformance_suite!(Redb);
+//! ```
+//!
+//! That generates one test per scenario in [`scenarios`], the state-machine test in [`model`]
+//! (random operation sequences run against the backend and against [`MemoryStore`], results
+//! compared step by step) and the permission property in [`acl`]. The [`strategies`] are public
+//! so embedders can property-test their own code against ticketcore.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::clock::{ManualClock, SeededEntropy};
+use crate::config::Config;
+use crate::desk::Desk;
+use crate::memory::MemoryStore;
+use crate::store::Store;
+
+pub mod acl;
+pub mod model;
+pub mod scenarios;
+pub mod strategies;
+
+/// How the suite gets a fresh, empty store of the backend under test.
+pub trait Backend: 'static {
+    /// A new, empty store. Each call must be independent of every other.
+    fn store() -> impl Future<Output = Arc<dyn Store>> + Send;
+}
+
+/// The reference backend: [`MemoryStore`].
+#[derive(Debug)]
+pub struct Memory;
+
+impl Backend for Memory {
+    async fn store() -> Arc<dyn Store> {
+        Arc::new(MemoryStore::new())
+    }
+}
+
+/// Runs a future on a fresh multi-threaded runtime (the suite's contention tests need real
+/// parallelism).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
+
+/// The moment every suite desk starts at.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// The configuration the suite runs against: queues with each follow-up policy, a transfer
+/// queue, agents with different grants (direct and through a role), an admin, customers of
+/// one company and one without.
+pub const FIXTURE: &str = r#"
+[numbers]
+generator = "DateChecksum"
+block = 4
+
+[[groups]]
+name = "support"
+[[groups]]
+name = "finance"
+[[groups]]
+name = "transfer"
+
+[[roles]]
+name = "auditor"
+groups = { support = ["ro"] }
+
+[[queues]]
+name = "Support"
+group = "support"
+unlock_timeout = "12h"
+follow_up = "reopen"
+[[queues]]
+name = "Support::Level2"
+group = "support"
+follow_up = "new_ticket"
+[[queues]]
+name = "Finance"
+group = "finance"
+follow_up = "reject"
+[[queues]]
+name = "Transfer"
+group = "transfer"
+
+[[agents]]
+login = "anna"
+name = "Anna Agent"
+email = "anna@example.org"
+groups = { support = ["rw"], transfer = ["move_into"] }
+[[agents]]
+login = "bernd"
+groups = { finance = ["rw"], transfer = ["move_into"] }
+roles = ["auditor"]
+[[agents]]
+login = "chris"
+groups = { transfer = ["rw"], support = ["ro", "note", "move_into"] }
+[[agents]]
+login = "root"
+admin = true
+groups = { support = ["rw"], finance = ["rw"], transfer = ["rw"] }
+
+[[customers]]
+login = "karla"
+email = "karla@acme.example"
+company = "ACME"
+[[customers]]
+login = "kurt"
+email = "kurt@acme.example"
+company = "ACME"
+[[customers]]
+login = "kim"
+email = "kim@example.net"
+
+[rules]
+customers_see_company_tickets = true
+"#;
+
+/// The agents of [`FIXTURE`].
+pub const AGENTS: [&str; 4] = ["anna", "bernd", "chris", "root"];
+/// The customers of [`FIXTURE`].
+pub const CUSTOMERS: [&str; 3] = ["karla", "kurt", "kim"];
+/// The queues of [`FIXTURE`].
+pub const QUEUES: [&str; 4] = ["Support", "Support::Level2", "Finance", "Transfer"];
+
+/// The parsed [`FIXTURE`].
+pub fn fixture_config() -> Config {
+    Config::from_toml(FIXTURE).expect("fixture configuration is valid")
+}
+
+/// A desk over `store` with a manual clock at [`epoch`] and seeded entropy, configured with
+/// `config`.
+pub async fn desk_with(store: Arc<dyn Store>, config: Config, seed: u64) -> (Desk, ManualClock) {
+    let clock = ManualClock::new(epoch());
+    let desk = Desk::new(store)
+        .with_clock(Arc::new(clock.clone()))
+        .with_entropy(Arc::new(SeededEntropy::new(seed)));
+    desk.configure(config).await.expect("configure");
+    (desk, clock)
+}
+
+/// Generates the conformance tests for a [`Backend`].
+#[macro_export]
+macro_rules! conformance_suite {
+    ($backend:ty) => {
+        $crate::conformance_suite!(@scenarios $backend;
+            config_is_versioned,
+            customers_directory,
+            counters_are_atomic,
+            numbers_unique_across_desks,
+            numbers_restart_each_day,
+            create_and_read_back,
+            attachments_stored_once,
+            message_ids_unique,
+            lock_is_exclusive,
+            reply_takes_the_lock,
+            move_and_transfer_queue,
+            state_rules,
+            owner_and_priority,
+            note_notifies_and_opens,
+            follow_up_policies,
+            merge_forwards_follow_ups,
+            split_and_link,
+            watch_and_archive,
+            customer_visibility,
+            queue_view_pages,
+            contention_loses_no_update,
+            lock_race_has_one_winner,
+            events_seen_once_in_order,
+            batch_commit_isolates_failures,
+            history_complete_and_ordered
+        );
+        #[test]
+        fn state_machine_matches_memory_store() {
+            $crate::testkit::model::run::<$backend>();
+        }
+        #[test]
+        fn acl_never_leaks() {
+            $crate::testkit::acl::run::<$backend>();
+        }
+    };
+    (@scenarios $backend:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::block_on(async {
+                    let store = <$backend as $crate::testkit::Backend>::store().await;
+                    $crate::testkit::scenarios::$name(store).await
+                });
+            }
+        )*
+    };
+}
