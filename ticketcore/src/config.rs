@@ -1,7 +1,7 @@
 //! The desk configuration: queues, groups, roles, agents, states, templates, filters, number
 //! format. One versioned serde document, stored by the Store, loaded from TOML.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -350,7 +350,7 @@ impl Config {
     /// Whether an agent may set a ticket from state `from` to state `to` by hand.
     pub fn transition_allowed(&self, from: &State, to: &State) -> bool {
         match self.transitions.get(&from.name) {
-            Some(allowed) => allowed.iter().any(|s| *s == to.name),
+            Some(allowed) => allowed.contains(&to.name),
             None => {
                 from.state_type != StateType::Merged
                     && !matches!(to.state_type, StateType::New | StateType::Merged)
@@ -385,6 +385,15 @@ impl Config {
             &mut problem,
         );
         unique(self.filters.iter().map(|f| &f.name), "filter", &mut problem);
+        let mut emails = BTreeMap::new();
+        for customer in &self.customers {
+            if let Some(other) = emails.insert(customer.email.to_lowercase(), &customer.login) {
+                problem(
+                    format!("customer {:?}", customer.login),
+                    format!("email {:?} is already customer {other:?}'s", customer.email),
+                );
+            }
+        }
 
         if self.numbers.system_id.is_empty()
             || !self.numbers.system_id.bytes().all(|b| b.is_ascii_digit())
@@ -537,14 +546,14 @@ impl Config {
         {
             problem("[mail]".into(), format!("unknown default_queue {q:?}"));
         }
-        let mut addresses = HashSet::new();
+        let mut addresses = BTreeMap::new();
         for queue in &self.queues {
             if let Some(address) = &queue.address
-                && !addresses.insert(address.to_lowercase())
+                && let Some(other) = addresses.insert(address.to_lowercase(), &queue.name)
             {
                 problem(
                     format!("queue {:?}", queue.name),
-                    format!("address {address:?} is already another queue's"),
+                    format!("address {address:?} is already queue {other:?}'s"),
                 );
             }
         }

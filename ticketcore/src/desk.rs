@@ -415,7 +415,18 @@ impl Desk {
     }
 
     /// Creates a ticket with its first article.
-    pub async fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Committed> {
+    pub async fn create_ticket(&self, actor: &Actor, mut input: NewTicket) -> Result<Committed> {
+        // The ticket records its customer's company, whatever the visibility switch says now,
+        // so turning company visibility on later covers existing tickets too.
+        if input.customer_company.is_none() {
+            let login = input.customer.as_deref().or(match actor {
+                Actor::Customer(login) => Some(login.as_str()),
+                _ => None,
+            });
+            if let Some(login) = login {
+                input.customer_company = self.store.customer(login).await?.and_then(|c| c.company);
+            }
+        }
         Ok(self.execute(actor, Plan::Create(&input)).await?.1)
     }
 

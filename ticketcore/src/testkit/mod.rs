@@ -184,6 +184,7 @@ macro_rules! conformance_suite {
             watch_and_archive,
             customer_visibility,
             queue_view_pages,
+            stale_write_conflicts,
             contention_loses_no_update,
             lock_race_has_one_winner,
             events_seen_once_in_order,

@@ -953,7 +953,10 @@ pub async fn queue_view_pages(store: Arc<dyn Store>) {
                 .await
                 .unwrap();
             assert!(page.tickets.len() <= 7);
-            got.extend(page.tickets.iter().map(|t| t.id));
+            for t in &page.tickets {
+                assert!(!got.contains(&t.id), "ticket {} on two pages", t.number);
+                got.push(t.id);
+            }
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
@@ -1009,6 +1012,35 @@ pub async fn contention_loses_no_update(store: Arc<dyn Store>) {
         })
         .count() as u64;
     assert_eq!(after.version, 1 + commits);
+}
+
+/// Two changes computed from the same version: the second commit is a conflict and changes
+/// nothing (the compare-and-swap every concurrency guarantee rests on).
+pub async fn stale_write_conflicts(store: Arc<dyn Store>) {
+    let (desk, _) = fixture(store.clone()).await;
+    let t = request(&desk, "karla", "Support", "stale").await;
+    let config = desk.config().await.unwrap();
+    let (anna, root) = (agent("anna"), agent("root"));
+    let ctx = |actor| crate::rules::Ctx {
+        config: &config,
+        actor,
+        customer: None,
+        now: desk.now(),
+    };
+    let first = crate::rules::apply(ctx(&anna), &t, &Op::Lock).unwrap();
+    let second = crate::rules::apply(ctx(&root), &t, &Op::Lock).unwrap();
+    store.commit(first).await.unwrap();
+    assert!(matches!(
+        store.commit(second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = store.ticket(t.id).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.lock.holder()), (2, Some("anna")));
+    assert_eq!(store.history(t.id).await.unwrap().len(), 4);
+    // A write for a ticket that does not exist is not a create.
+    let mut ghost = crate::rules::apply(ctx(&anna), &t, &Op::Unlock).unwrap();
+    ghost.writes[0].ticket.id = crate::ticket::TicketId(uuid::Uuid::from_u128(7));
+    assert!(store.commit(ghost).await.is_err());
 }
 
 /// 50 agents-tasks race for one lock: exactly one wins.

@@ -83,8 +83,12 @@ pub fn number_config() -> impl Strategy<Value = NumberConfig> {
 
 /// A mail subject carrying `number` the way mail clients mangle subjects: reply and forward
 /// prefixes in several languages, brackets or not, a colon after the hook, text around it.
-pub fn subject_with(config: &NumberConfig, number: &TicketNumber) -> impl Strategy<Value = String> {
-    let tag = config.subject_tag(number);
+pub fn subject_with(
+    config: &NumberConfig,
+    number: &TicketNumber,
+) -> impl Strategy<Value = String> + use<> {
+    let number = number.clone();
+    let tag = config.subject_tag(&number);
     (
         proptest::collection::vec(
             select(vec![

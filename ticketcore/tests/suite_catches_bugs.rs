@@ -1,0 +1,172 @@
+//! The conformance suite is only worth something if it fails broken backends. These wrap
+//! MemoryStore with one classic storage bug each and require the suite to catch it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ticketcore::acl::CustomerUser;
+use ticketcore::article::ContentHash;
+use ticketcore::store::StoredConfig;
+use ticketcore::testkit::{self, Backend, scenarios};
+use ticketcore::{
+    Article, Change, Config, Event, MemoryStore, Receipt, Store, StoreResult, Ticket, TicketId,
+    TicketNumber, TicketPage, TicketQuery,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bug {
+    /// Commits ignore the expected version (last writer wins).
+    NoCompareAndSwap,
+    /// Queries ignore the queue restriction (filtering "after the fact" forgotten).
+    IgnoresQueueFilter,
+    /// The event feed skips every 10th event.
+    DropsEvents,
+    /// Pages restart at the beginning instead of after the key.
+    IgnoresPageKey,
+}
+
+#[derive(Debug)]
+struct Buggy(MemoryStore, Bug);
+
+#[async_trait]
+impl Store for Buggy {
+    async fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        self.0.config().await
+    }
+    async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
+        self.0.save_config(config, expected).await
+    }
+    async fn put_customer(&self, c: &CustomerUser) -> StoreResult<()> {
+        self.0.put_customer(c).await
+    }
+    async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
+        self.0.customer(login).await
+    }
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
+        self.0.customer_by_email(email).await
+    }
+    async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64> {
+        self.0.next_counter(key, count).await
+    }
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        self.0.ticket(id).await
+    }
+    async fn ticket_by_number(&self, n: &TicketNumber) -> StoreResult<Option<Ticket>> {
+        self.0.ticket_by_number(n).await
+    }
+    async fn article_by_message_id(&self, id: &str) -> StoreResult<Option<Article>> {
+        self.0.article_by_message_id(id).await
+    }
+    async fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
+        self.0.articles(ticket).await
+    }
+    async fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
+        self.0.blob(hash).await
+    }
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
+        self.0.history(ticket).await
+    }
+    async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
+        let mut query = query.clone();
+        match self.1 {
+            Bug::IgnoresQueueFilter => query.queues = None,
+            Bug::IgnoresPageKey => query.after = None,
+            _ => {}
+        }
+        self.0.query(&query).await
+    }
+    async fn commit(&self, mut change: Change) -> StoreResult<Receipt> {
+        if self.1 == Bug::NoCompareAndSwap {
+            for w in &mut change.writes {
+                if w.expected_version.is_some()
+                    && let Some(current) = self.0.ticket(w.ticket.id).await?
+                {
+                    w.expected_version = Some(current.version);
+                }
+            }
+        }
+        self.0.commit(change).await
+    }
+    async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let mut events = self.0.events_since(after, limit).await?;
+        if self.1 == Bug::DropsEvents {
+            events.retain(|e| e.seq % 10 != 0);
+        }
+        Ok(events)
+    }
+    async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
+        self.0.cursor(consumer).await
+    }
+    async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
+        self.0.save_cursor(consumer, position).await
+    }
+}
+
+macro_rules! buggy_backend {
+    ($name:ident, $bug:expr) => {
+        struct $name;
+        impl Backend for $name {
+            async fn store() -> Arc<dyn Store> {
+                Arc::new(Buggy(MemoryStore::new(), $bug))
+            }
+        }
+    };
+}
+
+buggy_backend!(NoCas, Bug::NoCompareAndSwap);
+buggy_backend!(Leaky, Bug::IgnoresQueueFilter);
+buggy_backend!(Lossy, Bug::DropsEvents);
+buggy_backend!(Restarting, Bug::IgnoresPageKey);
+
+fn fails(f: impl FnOnce()) -> bool {
+    catch_unwind(AssertUnwindSafe(f)).is_err()
+}
+
+fn scenario_fails<B: Backend, F, Fut>(scenario: F) -> bool
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    fails(|| testkit::block_on(async { scenario(B::store().await).await }))
+}
+
+#[test]
+fn lost_updates_are_caught() {
+    assert!(scenario_fails::<NoCas, _, _>(
+        scenarios::stale_write_conflicts
+    ));
+    assert!(scenario_fails::<NoCas, _, _>(
+        scenarios::batch_commit_isolates_failures
+    ));
+}
+
+#[test]
+fn permission_leaks_are_caught() {
+    assert!(fails(testkit::acl::run::<Leaky>));
+    assert!(scenario_fails::<Leaky, _, _>(
+        scenarios::move_and_transfer_queue
+    ));
+}
+
+#[test]
+fn event_gaps_are_caught() {
+    assert!(scenario_fails::<Lossy, _, _>(
+        scenarios::events_seen_once_in_order
+    ));
+    assert!(fails(testkit::model::run::<Lossy>));
+}
+
+#[test]
+fn broken_paging_is_caught() {
+    assert!(scenario_fails::<Restarting, _, _>(
+        scenarios::queue_view_pages
+    ));
+    assert!(fails(testkit::model::run::<Restarting>));
+}
+
+#[test]
+fn the_reference_itself_passes() {
+    assert!(!fails(testkit::model::run::<testkit::Memory>));
+}
