@@ -316,6 +316,20 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// A state change an agent asked for: only along the configured transitions.
+    fn change_state(&mut self, to: &State) -> Result<()> {
+        let from = state(self.ctx.config, &self.ticket.state)?;
+        if !self.ctx.config.transition_allowed(from, to) {
+            return Err(Error::Transition {
+                number: self.ticket.number.clone(),
+                from: self.ticket.state.clone(),
+                to: to.name.clone(),
+            });
+        }
+        self.set_state(to);
+        Ok(())
+    }
+
     fn unlock(&mut self) {
         if let Lock::Locked { by, .. } = std::mem::take(&mut self.ticket.lock) {
             self.event(EventKind::Unlock { by });
@@ -647,15 +661,7 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
                 )));
             }
             if *name != ticket.state {
-                let from = state(config, &ticket.state)?;
-                if !config.transition_allowed(from, to) {
-                    return Err(Error::Transition {
-                        number: ticket.number.clone(),
-                        from: ticket.state.clone(),
-                        to: name.clone(),
-                    });
-                }
-                d.set_state(to);
+                d.change_state(to)?;
             }
             if to.state_type.is_pending() && ticket.pending_until != *pending_until {
                 d.ticket.pending_until = *pending_until;
@@ -790,15 +796,7 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
                             "set the pending state {name:?} with its time, not with a reply"
                         )));
                     }
-                    let from = state(config, &ticket.state)?;
-                    if !config.transition_allowed(from, to) {
-                        return Err(Error::Transition {
-                            number: ticket.number.clone(),
-                            from: ticket.state.clone(),
-                            to: name.clone(),
-                        });
-                    }
-                    d.set_state(to);
+                    d.change_state(to)?;
                 }
                 Some(_) => {}
                 None => d.open_if_new()?,
