@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{Agent, CustomerUser, Group, Role};
+use crate::calendar::{BusinessCalendar, WorkingTime};
 use crate::number::NumberConfig;
 use crate::state::{State, StateType, default_states};
 
@@ -190,6 +191,29 @@ impl Default for MailSettings {
     }
 }
 
+/// Escalation settings (`[escalation]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationSettings {
+    /// Warn when this share (percent) of a deadline's time has passed.
+    pub warning_percent: u8,
+    /// State types in which escalation clocks pause (all pending types by default).
+    pub pause_in: Vec<StateType>,
+}
+
+impl Default for EscalationSettings {
+    fn default() -> Self {
+        EscalationSettings {
+            warning_percent: 80,
+            pause_in: vec![
+                StateType::PendingReminder,
+                StateType::PendingAutoCloseSuccessful,
+                StateType::PendingAutoCloseUnsuccessful,
+            ],
+        }
+    }
+}
+
 /// Desk-wide behaviour switches (`[rules]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -204,6 +228,8 @@ pub struct RuleSettings {
     pub note_opens_new_ticket: bool,
     /// Customers see their company's tickets, not only their own.
     pub customers_see_company_tickets: bool,
+    /// A reached pending reminder also sets the ticket back to the open state.
+    pub reminder_reopens: bool,
 }
 
 impl Default for RuleSettings {
@@ -214,6 +240,7 @@ impl Default for RuleSettings {
             merged_state: "merged".into(),
             note_opens_new_ticket: true,
             customers_see_company_tickets: false,
+            reminder_reopens: false,
         }
     }
 }
@@ -249,6 +276,8 @@ pub struct Config {
     pub filters: Vec<Filter>,
     /// Mail settings.
     pub mail: MailSettings,
+    /// Escalation settings.
+    pub escalation: EscalationSettings,
     /// Behaviour switches.
     pub rules: RuleSettings,
 }
@@ -268,6 +297,7 @@ impl Default for Config {
             templates: Vec::new(),
             filters: Vec::new(),
             mail: MailSettings::default(),
+            escalation: EscalationSettings::default(),
             rules: RuleSettings::default(),
         }
     }
@@ -340,6 +370,17 @@ impl Config {
     /// The template named `name`.
     pub fn template(&self, name: &str) -> Option<&Template> {
         self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// The time base of `queue`: its calendar's working time, or the wall clock.
+    pub fn working_time(&self, queue: &str) -> WorkingTime {
+        self.queue(queue)
+            .and_then(|q| q.calendar.as_ref())
+            .and_then(|name| self.calendars.iter().find(|c| c.name == *name))
+            .and_then(|c| BusinessCalendar::new(c).ok())
+            .map_or(WorkingTime::WallClock, |c| {
+                WorkingTime::Calendar(Box::new(c))
+            })
     }
 
     /// The first state of `state_type`, e.g. the closed-successful state for auto-close.
@@ -483,6 +524,13 @@ impl Config {
                     problem(at.clone(), format!("{day}: {e}"));
                 }
             }
+            if calendar
+                .hours
+                .values()
+                .all(|h| parse_hours(h).is_ok_and(|r| r.is_empty()))
+            {
+                problem(at.clone(), "no working hours on any day".into());
+            }
             for day in &calendar.holidays {
                 let ok = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok()
                     || chrono::NaiveDate::parse_from_str(&format!("2000-{day}"), "%Y-%m-%d")
@@ -494,6 +542,15 @@ impl Config {
                     );
                 }
             }
+        }
+        if !(1..=100).contains(&self.escalation.warning_percent) {
+            problem(
+                "[escalation]".into(),
+                format!(
+                    "warning_percent {} is not 1..100",
+                    self.escalation.warning_percent
+                ),
+            );
         }
         for (from, targets) in &self.transitions {
             for name in std::iter::once(from).chain(targets) {

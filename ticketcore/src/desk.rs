@@ -4,7 +4,7 @@
 //! the change (permissions included), and commits it with compare-and-swap on the ticket's
 //! version; on a conflict it reloads and recomputes, a bounded number of times.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use crate::event::{Actor, Event, EventKind};
 use crate::number::TicketNumber;
 use crate::rules::{self, Ctx, FollowUpAction, Fresh, NewTicket, Op};
 use crate::store::{Change, Store, StoreError, TicketPage, TicketQuery, Unique};
-use crate::ticket::{LinkKind, Priority, Ticket, TicketId};
+use crate::ticket::{DueKind, LinkKind, Priority, Ticket, TicketId};
 
 /// How often a conflicting operation is recomputed before giving up.
 const DEFAULT_ATTEMPTS: usize = 64;
@@ -28,6 +28,8 @@ const MAX_MERGE_HOPS: usize = 16;
 /// How long a cached configuration is trusted before it is re-read from the store, so other
 /// processes' configuration changes arrive.
 const CONFIG_TTL: chrono::Duration = chrono::Duration::seconds(5);
+/// How many due tickets `tick` loads and commits at once.
+const TICK_BATCH: usize = 256;
 
 /// The result of a committed operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,44 @@ pub struct Committed {
     pub ticket: Ticket,
     /// The events it appended, with their sequence numbers; empty when nothing changed.
     pub events: Vec<Event>,
+}
+
+/// What one `tick` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TickReport {
+    /// Tickets changed.
+    pub tickets: usize,
+    /// Locks released.
+    pub unlocked: usize,
+    /// Pending reminders sent.
+    pub reminders: usize,
+    /// Tickets auto-closed.
+    pub closed: usize,
+    /// Escalation warnings emitted.
+    pub warnings: usize,
+    /// Escalations emitted.
+    pub escalations: usize,
+}
+
+impl TickReport {
+    fn count(&mut self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.tickets += 1;
+        for e in events {
+            match &e.kind {
+                EventKind::Unlock { .. } => self.unlocked += 1,
+                EventKind::Reminder { .. } => self.reminders += 1,
+                EventKind::StateUpdate { state_type, .. } if state_type.is_closed() => {
+                    self.closed += 1
+                }
+                EventKind::EscalationWarning { .. } => self.warnings += 1,
+                EventKind::Escalation { .. } => self.escalations += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// What a customer follow-up did.
@@ -80,6 +120,7 @@ enum Plan<'a> {
         title: Option<&'a str>,
     },
     Link(TicketId, TicketId, LinkKind),
+    Tick(TicketId, DateTime<Utc>),
 }
 
 /// The helpdesk engine over one [`Store`].
@@ -301,11 +342,15 @@ impl Desk {
         for _ in 0..self.attempts {
             let config = self.config().await?;
             let scope = self.scope(&config, actor).await?;
+            let now = match plan {
+                Plan::Tick(_, now) => now,
+                _ => self.clock.now(),
+            };
             let ctx = Ctx {
                 config: &config,
                 actor,
                 customer: scope.as_ref(),
-                now: self.clock.now(),
+                now,
             };
             let mut action = FollowUpAction::Append;
             let change = match &plan {
@@ -374,6 +419,7 @@ impl Desk {
                 Plan::Link(a, b, kind) => {
                     rules::link(ctx, &self.load(*a).await?, &self.load(*b).await?, *kind)?
                 }
+                Plan::Tick(id, _) => rules::tick(ctx, &self.load(*id).await?)?,
             };
             match self.commit(change).await {
                 Ok(committed) => return Ok((action, committed)),
@@ -672,6 +718,77 @@ impl Desk {
             Viewer::Customer(scope) => query.customer = Some(scope),
         }
         Ok(self.store.query(&query).await?)
+    }
+
+    /// Runs maintenance as of `now`: releases expired locks, sends pending reminders,
+    /// auto-closes due pending tickets, emits due escalation warnings and breaches. Touches only
+    /// due tickets (from the store's due-time indexes), in bounded batches, each batch one group
+    /// commit. Idempotent and safe to run from several processes at once: compare-and-swap
+    /// decides, and a loser recomputes from the winner's result (finding nothing left to do).
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport> {
+        let config = self.config().await?;
+        let mut report = TickReport::default();
+        for kind in DueKind::ALL {
+            let mut done: HashSet<TicketId> = HashSet::new();
+            loop {
+                let due = self.store.due(kind, now, TICK_BATCH).await?;
+                let fresh: Vec<Ticket> = due
+                    .iter()
+                    .filter(|t| !done.contains(&t.id))
+                    .cloned()
+                    .collect();
+                if fresh.is_empty() {
+                    break;
+                }
+                let ctx = Ctx {
+                    config: &config,
+                    actor: &Actor::System,
+                    customer: None,
+                    now,
+                };
+                let mut changes = Vec::with_capacity(fresh.len());
+                let mut ids = Vec::with_capacity(fresh.len());
+                for ticket in &fresh {
+                    done.insert(ticket.id);
+                    let change = rules::tick(ctx, ticket)?;
+                    if change.writes.iter().any(|w| !w.events.is_empty()) {
+                        ids.push(ticket.id);
+                        changes.push(change);
+                    }
+                }
+                let results = self.store.commit_batch(changes).await?;
+                for (id, result) in ids.into_iter().zip(results) {
+                    let events = match result {
+                        Ok(receipt) => receipt.events,
+                        // Someone else changed it meanwhile: recompute from their result.
+                        Err(StoreError::Conflict(_)) => {
+                            self.execute(&Actor::System, Plan::Tick(id, now))
+                                .await?
+                                .1
+                                .events
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    report.count(&events);
+                }
+                if due.len() < TICK_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// When `tick` next has work: the earliest due time over all kinds, so a caller can sleep
+    /// until then instead of polling.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut next = None;
+        for kind in DueKind::ALL {
+            if let Some(at) = self.store.next_due(kind).await? {
+                next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
+            }
+        }
+        Ok(next)
     }
 
     /// Up to `limit` events after sequence number `after`: the feed for bots and workers.

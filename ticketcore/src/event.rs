@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::article::{ArticleId, Channel};
+use crate::escalation::DeadlineKind;
 use crate::number::TicketNumber;
 use crate::state::StateType;
 use crate::ticket::{LinkKind, Priority, TicketId};
@@ -246,6 +247,25 @@ pub enum EventKind {
         /// New value.
         archived: bool,
     },
+    /// A pending reminder time was reached: remind the owner.
+    Reminder {
+        /// The owner to remind.
+        owner: Option<String>,
+    },
+    /// A deadline reached its warning point.
+    EscalationWarning {
+        /// Which deadline.
+        deadline: DeadlineKind,
+        /// When it escalates.
+        due: DateTime<Utc>,
+    },
+    /// A deadline passed: the ticket escalated.
+    Escalation {
+        /// Which deadline.
+        deadline: DeadlineKind,
+        /// When it was due.
+        due: DateTime<Utc>,
+    },
 }
 
 impl EventKind {
@@ -276,6 +296,9 @@ impl EventKind {
             EventKind::Subscribe { .. } => "Subscribe",
             EventKind::Unsubscribe { .. } => "Unsubscribe",
             EventKind::ArchiveFlagUpdate { .. } => "ArchiveFlagUpdate",
+            EventKind::Reminder { .. } => "Reminder",
+            EventKind::EscalationWarning { .. } => "EscalationWarning",
+            EventKind::Escalation { .. } => "Escalation",
         }
     }
 }

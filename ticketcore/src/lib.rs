@@ -51,12 +51,15 @@
 
 pub mod acl;
 pub mod article;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod desk;
 mod error;
+pub mod escalation;
 pub mod event;
 pub mod memory;
+pub mod notify;
 pub mod number;
 pub mod rules;
 pub mod state;
@@ -69,8 +72,9 @@ pub use acl::{Agent, CustomerUser, Permission, Viewer};
 pub use article::{Article, ArticleId, Attachment, Channel, Message, NewAttachment, Sender};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
 pub use config::{Config, ConfigError, FollowUpPolicy, Queue};
-pub use desk::{Committed, Desk, FollowedUp};
+pub use desk::{Committed, Desk, FollowedUp, TickReport};
 pub use error::{Error, Result};
+pub use escalation::{Deadline, DeadlineKind, Escalation};
 pub use event::{Actor, Event, EventKind, HistoryEntry};
 pub use memory::MemoryStore;
 pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
@@ -79,4 +83,4 @@ pub use state::{State, StateType};
 pub use store::{
     Change, PageKey, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery, TicketWrite,
 };
-pub use ticket::{Escalation, Link, LinkKind, Lock, Priority, Ticket, TicketId};
+pub use ticket::{DueKind, Link, LinkKind, Lock, Priority, Ticket, TicketId};

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::acl::CustomerUser;
 use crate::article::{Article, ContentHash};
@@ -17,7 +18,7 @@ use crate::store::{
     Change, PageKey, Receipt, Store, StoreError, StoreResult, StoredConfig, TicketPage,
     TicketQuery, Unique,
 };
-use crate::ticket::{Ticket, TicketId};
+use crate::ticket::{DueKind, Ticket, TicketId};
 
 /// The in-memory reference store.
 #[derive(Debug, Default)]
@@ -44,6 +45,7 @@ struct Inner {
     view: BTreeMap<Bucket, BTreeSet<PageKey>>,
     by_customer: HashMap<String, BTreeSet<PageKey>>,
     by_company: HashMap<String, BTreeSet<PageKey>>,
+    due: HashMap<DueKind, BTreeSet<(DateTime<Utc>, TicketId)>>,
     cursors: HashMap<String, u64>,
 }
 
@@ -70,6 +72,11 @@ fn bucket(t: &Ticket) -> Bucket {
 
 impl Inner {
     fn index(&mut self, t: &Ticket) {
+        for kind in DueKind::ALL {
+            if let Some(at) = t.due(kind) {
+                self.due.entry(kind).or_default().insert((at, t.id));
+            }
+        }
         let key = PageKey::of(t);
         self.view.entry(bucket(t)).or_default().insert(key);
         if let Some(c) = &t.customer {
@@ -81,6 +88,11 @@ impl Inner {
     }
 
     fn unindex(&mut self, t: &Ticket) {
+        for kind in DueKind::ALL {
+            if let (Some(at), Some(set)) = (t.due(kind), self.due.get_mut(&kind)) {
+                set.remove(&(at, t.id));
+            }
+        }
         let key = PageKey::of(t);
         if let Some(set) = self.view.get_mut(&bucket(t)) {
             set.remove(&key);
@@ -316,6 +328,33 @@ impl Store for MemoryStore {
 
     async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
         Ok(self.read().query(query))
+    }
+
+    async fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>> {
+        let inner = self.read();
+        Ok(inner
+            .due
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .take_while(|(at, _)| *at <= until)
+            .take(limit)
+            .filter_map(|(_, id)| inner.tickets.get(id).cloned())
+            .collect())
+    }
+
+    async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .read()
+            .due
+            .get(&kind)
+            .and_then(|set| set.first())
+            .map(|(at, _)| *at))
     }
 
     async fn commit(&self, change: Change) -> StoreResult<Receipt> {

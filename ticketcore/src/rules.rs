@@ -8,13 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl::{CustomerScope, Permission, may};
 use crate::article::{Article, ArticleId, Blob, Channel, Message, Sender};
-use crate::config::{Config, FollowUpPolicy};
+use crate::config::{Config, FollowUpPolicy, Queue};
 use crate::error::{Error, Result};
+use crate::escalation;
+use crate::escalation::Escalation;
 use crate::event::{Actor, Event, EventKind};
 use crate::number::TicketNumber;
 use crate::state::{State, StateType};
 use crate::store::{Change, TicketWrite};
-use crate::ticket::{Escalation, Link, LinkKind, Lock, Priority, Ticket, TicketId};
+use crate::ticket::{DueKind, Link, LinkKind, Lock, Priority, Ticket, TicketId};
 
 /// Everything a rule may look at besides the ticket.
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +223,8 @@ pub fn follow_up_action(config: &Config, ticket: &Ticket) -> FollowUpAction {
 /// A ticket being changed: collects the new state, articles and events.
 struct Draft<'a> {
     ctx: Ctx<'a>,
+    /// The ticket before the change; `None` while creating.
+    before: Option<Ticket>,
     expected: Option<u64>,
     ticket: Ticket,
     articles: Vec<Article>,
@@ -232,6 +236,7 @@ impl<'a> Draft<'a> {
     fn of(ctx: Ctx<'a>, ticket: &Ticket) -> Draft<'a> {
         Draft {
             ctx,
+            before: Some(ticket.clone()),
             expected: Some(ticket.version),
             ticket: ticket.clone(),
             articles: Vec::new(),
@@ -342,10 +347,7 @@ impl<'a> Draft<'a> {
             .config
             .queue(&self.ticket.queue)
             .ok_or_else(|| unknown_queue(&self.ticket.queue))?;
-        let until = queue
-            .unlock_timeout
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .and_then(|d| self.ctx.now.checked_add_signed(d));
+        let until = lock_until(self.ctx, queue);
         self.ticket.lock = Lock::Locked {
             by: login.to_string(),
             since: self.ctx.now,
@@ -393,6 +395,24 @@ impl<'a> Draft<'a> {
         let mut ticket = self.ticket;
         let changed = !self.events.is_empty();
         if changed {
+            // The holder acting on the ticket (an agent article) restarts the lock's timer.
+            if let Lock::Locked { by, until, .. } = &mut ticket.lock
+                && until.is_some()
+                && self
+                    .articles
+                    .iter()
+                    .any(|a| a.sender == Sender::Agent && a.author.agent_login() == Some(by))
+                && let Some(queue) = self.ctx.config.queue(&ticket.queue)
+            {
+                *until = lock_until(self.ctx, queue);
+            }
+            escalation::refresh(
+                self.ctx.config,
+                self.before.as_ref(),
+                &mut ticket,
+                &self.articles,
+                self.ctx.now,
+            );
             ticket.version = self.expected.map_or(1, |v| v + 1);
             ticket.changed = self.ctx.now;
         }
@@ -404,6 +424,12 @@ impl<'a> Draft<'a> {
             events: self.events,
         }
     }
+}
+
+/// When a lock taken now in `queue` expires: its unlock timeout in the queue's working time.
+fn lock_until(ctx: Ctx<'_>, queue: &Queue) -> Option<DateTime<Utc>> {
+    let timeout = chrono::Duration::from_std(queue.unlock_timeout?).ok()?;
+    ctx.config.working_time(&queue.name).add(ctx.now, timeout)
 }
 
 fn author_address(ctx: Ctx<'_>) -> String {
@@ -545,6 +571,7 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         customer: customer.clone(),
         customer_company,
         pending_until: None,
+        reminded: false,
         escalation: Escalation::default(),
         archived: false,
         merged_into: None,
@@ -556,6 +583,7 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
     };
     let mut draft = Draft {
         expected: None,
+        before: None,
         ..Draft::of(ctx, &ticket)
     };
     draft.event(EventKind::NewTicket {
@@ -665,6 +693,7 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
             }
             if to.state_type.is_pending() && ticket.pending_until != *pending_until {
                 d.ticket.pending_until = *pending_until;
+                d.ticket.reminded = false;
                 d.event(EventKind::SetPendingTime {
                     until: *pending_until,
                 });
@@ -1038,5 +1067,56 @@ pub fn link(ctx: Ctx<'_>, a: &Ticket, b: &Ticket, kind: LinkKind) -> Result<Chan
     db.link(a, kind.reverse());
     Ok(Change {
         writes: vec![da.finish(), db.finish()],
+    })
+}
+
+/// Maintenance for one ticket at `ctx.now` (the actor is the system): releases an expired lock
+/// of a new or open ticket, sends the pending reminder once (reopening if configured),
+/// auto-closes due pending tickets, emits due escalation warnings and breaches. A ticket with
+/// nothing due yields a change without events.
+pub fn tick(ctx: Ctx<'_>, ticket: &Ticket) -> Result<Change> {
+    let config = ctx.config;
+    let now = ctx.now;
+    let mut d = Draft::of(ctx, ticket);
+    if ticket.due(DueKind::LockExpiry).is_some_and(|t| t <= now) {
+        d.unlock();
+    }
+    if ticket.due(DueKind::Pending).is_some_and(|t| t <= now) {
+        match ticket.state_type {
+            StateType::PendingReminder => {
+                d.ticket.reminded = true;
+                d.event(EventKind::Reminder {
+                    owner: ticket.owner.clone(),
+                });
+                if config.rules.reminder_reopens {
+                    let open = state(config, &config.rules.open_state)?;
+                    d.set_state(open);
+                }
+            }
+            StateType::PendingAutoCloseSuccessful | StateType::PendingAutoCloseUnsuccessful => {
+                let closed = if ticket.state_type == StateType::PendingAutoCloseSuccessful {
+                    StateType::ClosedSuccessful
+                } else {
+                    StateType::ClosedUnsuccessful
+                };
+                let to = config.state_of_type(closed).ok_or_else(|| {
+                    Error::Invalid(format!("no state of type {closed} to auto-close into"))
+                })?;
+                d.set_state(to);
+            }
+            _ => {}
+        }
+    }
+    if ticket.due(DueKind::Escalation).is_some_and(|t| t <= now) {
+        for (deadline, due, breach) in d.ticket.escalation.take_due(now) {
+            d.event(if breach {
+                EventKind::Escalation { deadline, due }
+            } else {
+                EventKind::EscalationWarning { deadline, due }
+            });
+        }
+    }
+    Ok(Change {
+        writes: vec![d.finish()],
     })
 }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::number::TicketNumber;
 use crate::state::StateType;
-use crate::ticket::{Priority, Ticket, TicketId};
+use crate::ticket::{DueKind, Priority, Ticket, TicketId};
 
 /// What went wrong in a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +215,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>>;
     /// One page of the query, in [`PageKey`] order.
     async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage>;
+    /// Up to `limit` tickets whose [`Ticket::due`] of `kind` is at or before `until`, earliest
+    /// first (index-backed: the cost follows what is due, not how many tickets exist).
+    async fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>>;
+    /// The earliest [`Ticket::due`] of `kind` over all tickets.
+    async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// Commits one change atomically, compare-and-swap on every ticket's version.
     async fn commit(&self, change: Change) -> StoreResult<Receipt>;

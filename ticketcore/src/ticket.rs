@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::escalation::Escalation;
 use crate::number::TicketNumber;
 use crate::state::StateType;
 
@@ -132,29 +133,6 @@ pub struct Link {
     pub kind: LinkKind,
 }
 
-/// Escalation deadlines, stored on the ticket so every backend can index them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Escalation {
-    /// When the first agent answer to the customer is due.
-    pub first_response_due: Option<DateTime<Utc>>,
-    /// When the first agent answer to the customer was sent.
-    pub first_response_at: Option<DateTime<Utc>>,
-    /// When the next update is due.
-    pub update_due: Option<DateTime<Utc>>,
-    /// When the ticket must be solved (closed).
-    pub solution_due: Option<DateTime<Utc>>,
-}
-
-impl Escalation {
-    /// The earliest pending deadline.
-    pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        [self.first_response_due, self.update_due, self.solution_due]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-}
-
 /// A ticket as stored. Changed only by the pure rules; `version` increases with every commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -184,6 +162,9 @@ pub struct Ticket {
     pub customer_company: Option<String>,
     /// When a pending state becomes due.
     pub pending_until: Option<DateTime<Utc>>,
+    /// The pending reminder for `pending_until` has been sent.
+    #[serde(default)]
+    pub reminded: bool,
     /// Escalation deadlines.
     pub escalation: Escalation,
     /// Archived tickets drop out of default views.
@@ -200,4 +181,43 @@ pub struct Ticket {
     pub changed: DateTime<Utc>,
     /// Compare-and-swap version: 1 after creation, +1 per commit.
     pub version: u64,
+}
+
+/// The kinds of due time a ticket can have; each is indexed by every store so `tick` only
+/// touches what is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueKind {
+    /// A lock's expiry (only for new and open tickets).
+    LockExpiry,
+    /// A pending state's time (reminder not yet sent, or auto-close).
+    Pending,
+    /// The next escalation warning or breach.
+    Escalation,
+}
+
+impl DueKind {
+    /// Every kind.
+    pub const ALL: [DueKind; 3] = [DueKind::LockExpiry, DueKind::Pending, DueKind::Escalation];
+}
+
+impl Ticket {
+    /// When `tick` has work on this ticket of `kind`. A pure function of the ticket: stores
+    /// index its value on every write.
+    pub fn due(&self, kind: DueKind) -> Option<DateTime<Utc>> {
+        match kind {
+            DueKind::LockExpiry => match &self.lock {
+                Lock::Locked { until, .. } if self.state_type.is_active() => *until,
+                _ => None,
+            },
+            DueKind::Pending => match self.state_type {
+                StateType::PendingReminder if !self.reminded => self.pending_until,
+                StateType::PendingAutoCloseSuccessful | StateType::PendingAutoCloseUnsuccessful => {
+                    self.pending_until
+                }
+                _ => None,
+            },
+            DueKind::Escalation => self.escalation.next_event(),
+        }
+    }
 }

@@ -674,13 +674,18 @@ async fn the_example_desk_works_as_configured() -> ticketcore::Result<()> {
     assert!(number.starts_with("2026030210"), "{number}");
     assert_eq!(desk.find(&anna, number).await?.id, ticket.id);
 
-    // unlock_timeout = "12h": a lock runs for twelve hours.
+    // unlock_timeout = "12h" in the "office" calendar: twelve working hours, from Monday
+    // 10:00 Berlin (7 hours left that day) to Tuesday 14:00 Berlin.
     let locked = desk.lock(&anna, ticket.id).await?.ticket;
     let Lock::Locked { by, since, until } = &locked.lock else {
         panic!("locked: {:?}", locked.lock);
     };
     assert_eq!(by, "anna");
-    assert_eq!(*until, Some(*since + chrono::Duration::hours(12)));
+    assert_eq!(since.to_rfc3339(), "2026-03-02T09:00:00+00:00");
+    assert_eq!(
+        until.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-03-03T13:00:00+00:00")
+    );
 
     // Buchhaltung: bernd sees the treasurer's queue and notes there, but nothing of support.
     let kasse = desk

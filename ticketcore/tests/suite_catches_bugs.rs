@@ -6,13 +6,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
 use ticketcore::store::StoredConfig;
 use ticketcore::testkit::{self, Backend, scenarios};
 use ticketcore::{
-    Article, Change, Config, Event, MemoryStore, Receipt, Store, StoreResult, Ticket, TicketId,
-    TicketNumber, TicketPage, TicketQuery,
+    Article, Change, Config, DueKind, Event, MemoryStore, Receipt, Store, StoreResult, Ticket,
+    TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,6 +77,17 @@ impl Store for Buggy {
             _ => {}
         }
         self.0.query(&query).await
+    }
+    async fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>> {
+        self.0.due(kind, until, limit).await
+    }
+    async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
+        self.0.next_due(kind).await
     }
     async fn commit(&self, mut change: Change) -> StoreResult<Receipt> {
         if self.1 == Bug::NoCompareAndSwap {
