@@ -26,6 +26,8 @@ enum Bug {
     DropsEvents,
     /// Pages restart at the beginning instead of after the key.
     IgnoresPageKey,
+    /// The due-time index misses the latest due tickets (an off-by-one on `until`).
+    StaleDueIndex,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,10 @@ impl Store for Buggy {
         until: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Ticket>> {
+        let until = match self.1 {
+            Bug::StaleDueIndex => until - chrono::Duration::seconds(1),
+            _ => until,
+        };
         self.0.due(kind, until, limit).await
     }
     async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
@@ -131,6 +137,7 @@ buggy_backend!(NoCas, Bug::NoCompareAndSwap);
 buggy_backend!(Leaky, Bug::IgnoresQueueFilter);
 buggy_backend!(Lossy, Bug::DropsEvents);
 buggy_backend!(Restarting, Bug::IgnoresPageKey);
+buggy_backend!(Late, Bug::StaleDueIndex);
 
 fn fails(f: impl FnOnce()) -> bool {
     catch_unwind(AssertUnwindSafe(f)).is_err()
@@ -176,6 +183,14 @@ fn broken_paging_is_caught() {
         scenarios::queue_view_pages
     ));
     assert!(fails(testkit::model::run::<Restarting>));
+}
+
+#[test]
+fn missed_due_times_are_caught() {
+    assert!(scenario_fails::<Late, _, _>(scenarios::lock_expires));
+    assert!(scenario_fails::<Late, _, _>(
+        scenarios::pending_reminder_and_auto_close
+    ));
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// The moment every suite desk starts at.
+/// The moment every suite desk starts at: Monday 2026-03-02, 09:00 in Berlin.
 pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
         .single()
@@ -86,10 +86,19 @@ name = "transfer"
 name = "auditor"
 groups = { support = ["ro"] }
 
+[[calendars]]
+name = "office"
+time_zone = "Europe/Berlin"
+hours = { mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-17:00" }
+holidays = ["12-25"]
+
 [[queues]]
 name = "Support"
 group = "support"
 unlock_timeout = "12h"
+first_response = "2h"
+update = "4h"
+solution = "1d"
 follow_up = "reopen"
 [[queues]]
 name = "Support::Level2"
@@ -99,6 +108,10 @@ follow_up = "new_ticket"
 name = "Finance"
 group = "finance"
 follow_up = "reject"
+calendar = "office"
+unlock_timeout = "8h"
+first_response = "4h"
+solution = "2d"
 [[queues]]
 name = "Transfer"
 group = "transfer"
@@ -189,7 +202,15 @@ macro_rules! conformance_suite {
             lock_race_has_one_winner,
             events_seen_once_in_order,
             batch_commit_isolates_failures,
-            history_complete_and_ordered
+            history_complete_and_ordered,
+            lock_expires,
+            lock_expires_in_working_time,
+            pending_reminder_and_auto_close,
+            escalation_warns_and_breaches_once,
+            escalation_pauses_while_pending,
+            move_recomputes_escalation,
+            tick_is_bounded_and_complete,
+            concurrent_ticks_do_not_double
         );
         #[test]
         fn state_machine_matches_memory_store() {

@@ -109,6 +109,11 @@ pub enum Step {
         /// Minutes.
         minutes: i64,
     },
+    /// Let time pass, then run maintenance on both desks.
+    Tick {
+        /// Minutes.
+        minutes: i64,
+    },
 }
 
 /// The single-ticket operations the model generates.
@@ -181,6 +186,7 @@ pub fn step() -> impl Strategy<Value = Step> {
             |(by, limit, active_only, unlocked)| Step::Query { by, limit, active_only, unlocked }
         ),
         1 => (1i64..3000).prop_map(|minutes| Step::Advance { minutes }),
+        3 => (0i64..1500).prop_map(|minutes| Step::Tick { minutes }),
     ]
 }
 
@@ -427,6 +433,15 @@ impl Pair {
             }
             Step::Advance { minutes } => {
                 self.clock.advance(Duration::minutes(minutes));
+                None
+            }
+            Step::Tick { minutes } => {
+                self.clock.advance(Duration::minutes(minutes));
+                let now = crate::clock::Clock::now(&self.clock);
+                self.both(move |d| Box::pin(async move { d.tick(now).await }))
+                    .expect("tick");
+                let next = self.both(|d| Box::pin(async move { d.next_due().await }));
+                assert!(next.expect("next_due").is_none_or(|at| at > now));
                 None
             }
         };

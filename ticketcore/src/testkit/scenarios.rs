@@ -1227,3 +1227,444 @@ pub async fn history_complete_and_ordered(store: Arc<dyn Store>) {
     let from_log: Vec<_> = log.into_iter().filter(|e| e.ticket == t.id).collect();
     assert_eq!(from_log, history);
 }
+
+fn hours(h: i64) -> Duration {
+    Duration::hours(h)
+}
+
+fn kinds(events: &[crate::event::Event]) -> Vec<&'static str> {
+    types(events)
+}
+
+/// A lock expires after the queue's unlock timeout unless the holder acts; the system releases
+/// it once, and only for new or open tickets.
+pub async fn lock_expires(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let anna = agent("anna");
+    let t0 = crate::clock::Clock::now(&clock);
+    let t = request(&desk, "karla", "Support", "expire").await;
+    desk.lock(&anna, t.id).await.unwrap();
+    assert_eq!(
+        store
+            .next_due(crate::ticket::DueKind::LockExpiry)
+            .await
+            .unwrap(),
+        Some(t0 + hours(12))
+    );
+    assert_eq!(
+        desk.tick(t0 + hours(12) - Duration::seconds(1))
+            .await
+            .unwrap()
+            .unlocked,
+        0
+    );
+    // The holder acting (an agent article) restarts the timer.
+    clock.set(t0 + hours(6));
+    desk.note(&anna, t.id, Message::text("working on it"), false, &[])
+        .await
+        .unwrap();
+    assert_eq!(desk.tick(t0 + hours(12)).await.unwrap().unlocked, 0);
+    let report = desk.tick(t0 + hours(18)).await.unwrap();
+    assert_eq!((report.unlocked, report.tickets), (1, 1));
+    assert_eq!(desk.tick(t0 + hours(18)).await.unwrap(), Default::default());
+    let history = store.history(t.id).await.unwrap();
+    let unlock = history.last().unwrap();
+    assert_eq!(unlock.kind.history_type(), "Unlock");
+    assert_eq!(unlock.actor, Actor::System);
+    let after = store.ticket(t.id).await.unwrap().unwrap();
+    assert_eq!(after.lock, Lock::Unlocked);
+    assert_eq!(after.owner.as_deref(), Some("anna"), "the owner stays");
+    // A pending ticket's lock is not released.
+    desk.lock(&anna, t.id).await.unwrap();
+    desk.set_state(&anna, t.id, "pending reminder", Some(t0 + hours(100)))
+        .await
+        .unwrap();
+    assert_eq!(desk.tick(t0 + hours(40)).await.unwrap().unlocked, 0);
+    assert!(
+        store
+            .ticket(t.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lock
+            .holder()
+            .is_some()
+    );
+}
+
+/// In a queue with a business calendar, the unlock timeout counts working hours.
+pub async fn lock_expires_in_working_time(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let bernd = agent("bernd");
+    let t0 = crate::clock::Clock::now(&clock);
+    let t = request(&desk, "karla", "Finance", "calendar lock").await;
+    let locked = desk.lock(&bernd, t.id).await.unwrap().ticket;
+    // Monday 09:00 Berlin + 8 working hours = Monday 17:00 Berlin (16:00 UTC).
+    assert_eq!(t.due(crate::ticket::DueKind::LockExpiry), None);
+    let until = locked.due(crate::ticket::DueKind::LockExpiry).unwrap();
+    assert_eq!(until, t0 + hours(8));
+    clock.set(t0 + hours(7));
+    desk.note(&bernd, t.id, Message::text("still here"), false, &[])
+        .await
+        .unwrap();
+    // Restarted Monday 16:00 Berlin: 1 hour Monday, 7 more on Tuesday until 16:00 Berlin.
+    let refreshed = store.ticket(t.id).await.unwrap().unwrap();
+    assert_eq!(
+        refreshed.due(crate::ticket::DueKind::LockExpiry),
+        Some(t0 + hours(24 + 7))
+    );
+    assert_eq!(desk.tick(t0 + hours(30)).await.unwrap().unlocked, 0);
+    assert_eq!(desk.tick(t0 + hours(31)).await.unwrap().unlocked, 1);
+}
+
+/// A pending reminder reminds the owner once; pending auto-close closes when due.
+pub async fn pending_reminder_and_auto_close(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let anna = agent("anna");
+    let t0 = crate::clock::Clock::now(&clock);
+    let a = request(&desk, "karla", "Support", "remind me").await;
+    desk.lock(&anna, a.id).await.unwrap();
+    desk.set_state(&anna, a.id, "pending reminder", Some(t0 + hours(5)))
+        .await
+        .unwrap();
+    let b = request(&desk, "kurt", "Support", "close me").await;
+    desk.set_state(&anna, b.id, "pending auto close+", Some(t0 + hours(6)))
+        .await
+        .unwrap();
+    let c = request(&desk, "kim", "Support", "close me badly").await;
+    desk.set_state(&anna, c.id, "pending auto close-", Some(t0 + hours(6)))
+        .await
+        .unwrap();
+    // All three are pending: escalation clocks paused, a's lock not expiring.
+    assert_eq!(desk.next_due().await.unwrap(), Some(t0 + hours(5)));
+    assert_eq!(
+        store
+            .next_due(crate::ticket::DueKind::Pending)
+            .await
+            .unwrap(),
+        Some(t0 + hours(5))
+    );
+    assert_eq!(desk.tick(t0 + hours(4)).await.unwrap().reminders, 0);
+    let report = desk.tick(t0 + hours(5)).await.unwrap();
+    assert_eq!((report.reminders, report.closed), (1, 0));
+    let reminder = store.history(a.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        reminder.kind,
+        EventKind::Reminder {
+            owner: Some("anna".into())
+        }
+    );
+    assert_eq!(reminder.actor, Actor::System);
+    assert_eq!(desk.tick(t0 + hours(5)).await.unwrap().reminders, 0, "once");
+    let a_after = store.ticket(a.id).await.unwrap().unwrap();
+    assert_eq!(a_after.state_type, StateType::PendingReminder);
+    let report = desk.tick(t0 + hours(7)).await.unwrap();
+    assert_eq!((report.reminders, report.closed), (0, 2));
+    let b_after = store.ticket(b.id).await.unwrap().unwrap();
+    assert_eq!(b_after.state, "closed successful");
+    assert_eq!(b_after.pending_until, None);
+    assert_eq!(
+        store.ticket(c.id).await.unwrap().unwrap().state,
+        "closed unsuccessful"
+    );
+    // A new pending time re-arms the reminder; with reminder_reopens the ticket reopens.
+    let mut config = fixture_config();
+    config.rules.reminder_reopens = true;
+    desk.configure(config).await.unwrap();
+    clock.set(t0 + hours(8));
+    desk.set_state(&anna, a.id, "pending reminder", Some(t0 + hours(9)))
+        .await
+        .unwrap();
+    let report = desk.tick(t0 + hours(9)).await.unwrap();
+    assert_eq!(report.reminders, 1);
+    let reopened = store.ticket(a.id).await.unwrap().unwrap();
+    assert_eq!(reopened.state_type, StateType::Open);
+}
+
+/// First response, update and solution deadlines warn at 80 % and escalate at 100 %, each
+/// exactly once, however often tick runs; answers and closing meet them.
+pub async fn escalation_warns_and_breaches_once(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let t0 = crate::clock::Clock::now(&clock);
+    let t = request(&desk, "karla", "Support", "escalate").await;
+    let e = &t.escalation;
+    let fr = e.first_response.as_ref().unwrap();
+    assert_eq!(
+        (fr.due, fr.warn_at),
+        (t0 + hours(2), t0 + Duration::minutes(96))
+    );
+    assert_eq!(e.update.as_ref().unwrap().due, t0 + hours(4));
+    assert_eq!(e.solution.as_ref().unwrap().due, t0 + hours(24));
+    assert_eq!(e.due(), Some(t0 + hours(2)));
+    let mut warnings = 0;
+    let mut escalations = 0;
+    let mut now = t0;
+    while now <= t0 + hours(30) {
+        for _ in 0..2 {
+            let r = desk.tick(now).await.unwrap();
+            warnings += r.warnings;
+            escalations += r.escalations;
+        }
+        now += Duration::minutes(17);
+    }
+    assert_eq!((warnings, escalations), (3, 3));
+    let history = store.history(t.id).await.unwrap();
+    let esc: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::EscalationWarning { deadline, due } => Some((*deadline, *due, false)),
+            EventKind::Escalation { deadline, due } => Some((*deadline, *due, true)),
+            _ => None,
+        })
+        .collect();
+    use crate::escalation::DeadlineKind::{FirstResponse, Solution, Update};
+    assert_eq!(
+        esc,
+        [
+            (FirstResponse, t0 + hours(2), false),
+            (FirstResponse, t0 + hours(2), true),
+            (Update, t0 + hours(4), false),
+            (Update, t0 + hours(4), true),
+            (Solution, t0 + hours(24), false),
+            (Solution, t0 + hours(24), true),
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .filter(|e| e.kind.history_type().starts_with("Escalation"))
+            .all(|e| e.actor == Actor::System)
+    );
+    let escalated = store.ticket(t.id).await.unwrap().unwrap();
+    assert!(escalated.escalation.escalated());
+    assert_eq!(escalated.due(crate::ticket::DueKind::Escalation), None);
+    // An answer meets the first response and restarts the update clock.
+    let u = request(&desk, "kurt", "Support", "answered").await;
+    clock.set(t0 + hours(1));
+    let answered = desk
+        .reply(&agent("anna"), u.id, Message::text("on it"))
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(answered.escalation.first_response, None);
+    assert_eq!(answered.escalation.first_response_at, Some(t0 + hours(1)));
+    assert_eq!(
+        answered.escalation.update.as_ref().unwrap().due,
+        t0 + hours(5)
+    );
+    // A customer follow-up restarts it again; closing meets everything.
+    clock.set(t0 + hours(2));
+    let followed = desk
+        .follow_up(
+            &customer("kurt"),
+            u.id,
+            Message::text("and?"),
+            Channel::Web,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        followed
+            .committed
+            .ticket
+            .escalation
+            .update
+            .as_ref()
+            .unwrap()
+            .due,
+        t0 + hours(6)
+    );
+    let closed = desk
+        .set_state(&agent("anna"), u.id, "closed successful", None)
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(closed.escalation.due(), None);
+    assert_eq!(closed.due(crate::ticket::DueKind::Escalation), None);
+    // Reopening starts update and solution again (the first response stays met).
+    clock.set(t0 + hours(3));
+    let reopened = desk
+        .follow_up(
+            &customer("kurt"),
+            u.id,
+            Message::text("again"),
+            Channel::Web,
+            false,
+        )
+        .await
+        .unwrap()
+        .committed
+        .ticket;
+    assert_eq!(reopened.escalation.first_response, None);
+    assert_eq!(
+        reopened.escalation.solution.as_ref().unwrap().due,
+        t0 + hours(27)
+    );
+}
+
+/// Pending states pause the clocks; leaving them resumes with the time that was left.
+pub async fn escalation_pauses_while_pending(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let anna = agent("anna");
+    let t0 = crate::clock::Clock::now(&clock);
+    let t = request(&desk, "karla", "Support", "pause").await;
+    clock.set(t0 + hours(1));
+    let paused = desk
+        .set_state(&anna, t.id, "pending reminder", Some(t0 + hours(100)))
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(paused.escalation.due(), None);
+    assert_eq!(paused.due(crate::ticket::DueKind::Escalation), None);
+    assert_eq!(desk.tick(t0 + hours(50)).await.unwrap().escalations, 0);
+    clock.set(t0 + hours(10));
+    let resumed = desk
+        .set_state(&anna, t.id, "open", None)
+        .await
+        .unwrap()
+        .ticket;
+    // One of two hours of first response was used; 23 of 24 solution hours are left.
+    let e = &resumed.escalation;
+    assert_eq!(e.first_response.as_ref().unwrap().due, t0 + hours(11));
+    assert_eq!(e.solution.as_ref().unwrap().due, t0 + hours(10 + 23));
+    assert_eq!(e.update.as_ref().unwrap().due, t0 + hours(13));
+    // Pause again but configure pending states not to pause: the clocks keep running.
+    let mut config = fixture_config();
+    config.escalation.pause_in.clear();
+    desk.configure(config).await.unwrap();
+    let running = desk
+        .set_state(&anna, t.id, "pending reminder", Some(t0 + hours(100)))
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(running.escalation.due(), Some(t0 + hours(11)));
+}
+
+/// Moving recomputes deadlines for the new queue, counting the time already used.
+pub async fn move_recomputes_escalation(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let root = agent("root");
+    let t0 = crate::clock::Clock::now(&clock);
+    let t = request(&desk, "karla", "Support", "move me").await;
+    clock.set(t0 + hours(1));
+    let moved = desk
+        .move_ticket(&root, t.id, "Finance")
+        .await
+        .unwrap()
+        .ticket;
+    let e = &moved.escalation;
+    // Finance: 4h first response in office hours, 1h used: Monday 10:00 + 3h = 13:00 Berlin.
+    assert_eq!(e.first_response.as_ref().unwrap().due, t0 + hours(4));
+    // Finance has no update target.
+    assert_eq!(e.update, None);
+    // "2d" is 48 working hours, 1 used: from Monday 10:00 Berlin, 7 + 4 × 8 hours to Friday
+    // evening, the last 8 on the next Monday, until 17:00 Berlin.
+    assert_eq!(
+        e.solution.as_ref().unwrap().due,
+        t0 + Duration::days(7) + hours(8)
+    );
+    let back = desk
+        .move_ticket(&root, t.id, "Transfer")
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(back.escalation.due(), None, "Transfer promises nothing");
+}
+
+/// One tick handles everything due, across batches, and touches nothing else.
+pub async fn tick_is_bounded_and_complete(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let root = agent("root");
+    let t0 = crate::clock::Clock::now(&clock);
+    let mut due = Vec::new();
+    for i in 0..300 {
+        let mut input = NewTicket::new(
+            "Transfer",
+            format!("bulk {i}"),
+            Channel::Phone,
+            Message::text("x"),
+        );
+        input.customer = Some("kim".into());
+        let t = desk.create_ticket(&root, input).await.unwrap().ticket;
+        if i % 3 == 0 {
+            desk.set_state(&root, t.id, "pending auto close-", Some(t0 + hours(1)))
+                .await
+                .unwrap();
+            due.push(t.id);
+        } else {
+            desk.set_state(&root, t.id, "pending auto close-", Some(t0 + hours(5)))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        store
+            .due(crate::ticket::DueKind::Pending, t0 + hours(1), 7)
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+    let report = desk.tick(t0 + hours(2)).await.unwrap();
+    assert_eq!((report.closed, report.tickets), (100, 100));
+    for id in due {
+        assert_eq!(
+            store.ticket(id).await.unwrap().unwrap().state_type,
+            StateType::ClosedUnsuccessful
+        );
+    }
+    assert_eq!(desk.next_due().await.unwrap(), Some(t0 + hours(5)));
+    assert_eq!(desk.tick(t0 + hours(6)).await.unwrap().closed, 200);
+    assert_eq!(desk.next_due().await.unwrap(), None);
+    assert!(
+        store
+            .due(crate::ticket::DueKind::Pending, t0 + hours(1000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Two desks (processes) ticking the same store at once: nothing is closed or reported twice.
+pub async fn concurrent_ticks_do_not_double(store: Arc<dyn Store>) {
+    let (a, clock) = fixture(store.clone()).await;
+    let (b, _) = desk_with(store.clone(), fixture_config(), 11).await;
+    let root = agent("root");
+    let t0 = crate::clock::Clock::now(&clock);
+    for i in 0..120 {
+        let t = request(&a, "karla", "Support", &format!("race {i}")).await;
+        if i % 2 == 0 {
+            a.lock(&root, t.id).await.unwrap();
+        } else {
+            a.set_state(&root, t.id, "pending auto close+", Some(t0 + hours(1)))
+                .await
+                .unwrap();
+        }
+    }
+    let desks = Arc::new([a, b]);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let desks = desks.clone();
+        tasks.push(tokio::spawn(async move {
+            desks[i % 2].tick(t0 + hours(13)).await.unwrap()
+        }));
+    }
+    let mut total = crate::desk::TickReport::default();
+    for t in tasks {
+        let r = t.await.unwrap();
+        total.unlocked += r.unlocked;
+        total.closed += r.closed;
+        total.warnings += r.warnings;
+        total.escalations += r.escalations;
+    }
+    assert_eq!((total.unlocked, total.closed), (60, 60));
+    let log = store.events_since(0, usize::MAX).await.unwrap();
+    let count = |name: &str| log.iter().filter(|e| e.kind.history_type() == name).count();
+    assert_eq!(count("Unlock"), 60);
+    assert_eq!(count("Escalation"), total.escalations);
+    assert_eq!(count("EscalationWarning"), total.warnings);
+    // Locked tickets: first response (2h) and update (4h) breached; the pending ones paused.
+    assert_eq!(total.escalations, 120);
+    let _ = kinds(&log);
+}

@@ -9,7 +9,7 @@ use proptest::sample::select;
 
 use crate::acl::{Agent, CustomerUser, Group, Permission, Role};
 use crate::article::{Message, NewAttachment};
-use crate::config::{Config, FollowUpPolicy, Queue};
+use crate::config::{Calendar, Config, FollowUpPolicy, Queue};
 use crate::number::{Generator, NumberConfig, TicketNumber};
 use crate::ticket::Priority;
 
@@ -239,4 +239,64 @@ pub fn expected_grants(
             (agent.login.clone(), grants)
         })
         .collect()
+}
+
+/// A business calendar in a time zone with or without daylight saving (northern and southern
+/// hemisphere), one to three working intervals on some weekdays (always on Monday), and a few
+/// holidays. Interval bounds fall on quarter hours, so some straddle DST switches.
+pub fn calendar() -> impl Strategy<Value = Calendar> {
+    let day = || {
+        proptest::collection::btree_set(0u32..=96, 0..=6).prop_map(|points| {
+            let points: Vec<u32> = points.into_iter().map(|p| p * 15).collect();
+            points
+                .chunks_exact(2)
+                .map(|w| {
+                    format!(
+                        "{:02}:{:02}-{:02}:{:02}",
+                        w[0] / 60,
+                        w[0] % 60,
+                        w[1] / 60,
+                        w[1] % 60
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    (
+        select(vec![
+            "Europe/Berlin",
+            "America/New_York",
+            "Australia/Sydney",
+            "Asia/Kolkata",
+            "UTC",
+        ]),
+        proptest::collection::vec(day(), 7),
+        proptest::collection::vec(
+            (1u32..=12, 1u32..=28, proptest::option::of(2025i32..=2027)),
+            0..6,
+        ),
+    )
+        .prop_map(|(tz, mut days, holidays)| {
+            if days[0].is_empty() {
+                days[0] = "09:00-17:00".into();
+            }
+            Calendar {
+                name: "generated".into(),
+                time_zone: tz.into(),
+                hours: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                    .into_iter()
+                    .zip(days)
+                    .filter(|(_, h)| !h.is_empty())
+                    .map(|(d, h)| (d.to_string(), h))
+                    .collect(),
+                holidays: holidays
+                    .into_iter()
+                    .map(|(m, d, y)| match y {
+                        Some(y) => format!("{y:04}-{m:02}-{d:02}"),
+                        None => format!("{m:02}-{d:02}"),
+                    })
+                    .collect(),
+            }
+        })
 }
