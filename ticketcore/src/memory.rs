@@ -40,7 +40,7 @@ struct Inner {
     articles: HashMap<TicketId, Vec<Article>>,
     by_message_id: HashMap<String, (TicketId, usize)>,
     blobs: HashMap<ContentHash, Vec<u8>>,
-    events: Vec<Event>,
+    events: EventLog,
     history: HashMap<TicketId, Vec<usize>>,
     view: BTreeMap<Bucket, BTreeSet<PageKey>>,
     by_customer: HashMap<String, BTreeSet<PageKey>>,
@@ -63,6 +63,51 @@ impl MemoryStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Events per log segment.
+const SEGMENT: usize = 4096;
+
+/// The event log in fixed-size segments: appending never moves what is already there, so a
+/// log of millions of events grows without copying itself.
+#[derive(Debug, Default)]
+struct EventLog {
+    segments: Vec<Vec<Event>>,
+    len: usize,
+}
+
+impl EventLog {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, event: Event) {
+        match self.segments.last_mut() {
+            Some(segment) if segment.len() < SEGMENT => segment.push(event),
+            _ => {
+                let mut segment = Vec::with_capacity(SEGMENT);
+                segment.push(event);
+                self.segments.push(segment);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, index: usize) -> Option<&Event> {
+        self.segments.get(index / SEGMENT)?.get(index % SEGMENT)
+    }
+
+    /// Events from position `start` on.
+    fn since(&self, start: usize) -> impl Iterator<Item = &Event> {
+        let first = self
+            .segments
+            .get(start / SEGMENT)
+            .map(|s| &s[(start % SEGMENT).min(s.len())..]);
+        first
+            .into_iter()
+            .flatten()
+            .chain(self.segments.iter().skip(start / SEGMENT + 1).flatten())
     }
 }
 
@@ -322,7 +367,11 @@ impl Store for MemoryStore {
         Ok(inner
             .history
             .get(&ticket)
-            .map(|idx| idx.iter().map(|&i| inner.events[i].clone()).collect())
+            .map(|idx| {
+                idx.iter()
+                    .filter_map(|&i| inner.events.get(i).cloned())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -376,10 +425,8 @@ impl Store for MemoryStore {
 
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let inner = self.read();
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(inner.events.len());
-        Ok(inner.events[start..].iter().take(limit).cloned().collect())
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        Ok(inner.events.since(start).take(limit).cloned().collect())
     }
 
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
