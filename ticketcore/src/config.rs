@@ -559,6 +559,25 @@ impl Config {
                 }
             }
         }
+        for (pending, closed) in [
+            (
+                StateType::PendingAutoCloseSuccessful,
+                StateType::ClosedSuccessful,
+            ),
+            (
+                StateType::PendingAutoCloseUnsuccessful,
+                StateType::ClosedUnsuccessful,
+            ),
+        ] {
+            if let Some(s) = self.state_of_type(pending)
+                && self.state_of_type(closed).is_none()
+            {
+                problem(
+                    format!("state {:?}", s.name),
+                    format!("auto-closes, but no state has type {closed}"),
+                );
+            }
+        }
         let rules = &self.rules;
         for (name, wanted) in [
             (&rules.new_state, &[StateType::New][..]),

@@ -750,7 +750,13 @@ impl Desk {
                 let mut ids = Vec::with_capacity(fresh.len());
                 for ticket in &fresh {
                     done.insert(ticket.id);
-                    let change = rules::tick(ctx, ticket)?;
+                    let change = match rules::tick(ctx, ticket) {
+                        Ok(change) => change,
+                        Err(error) => {
+                            tracing::warn!(ticket = %ticket.number, %error, "tick skipped a ticket");
+                            continue;
+                        }
+                    };
                     if change.writes.iter().any(|w| !w.events.is_empty()) {
                         ids.push(ticket.id);
                         changes.push(change);

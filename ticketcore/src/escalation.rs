@@ -258,12 +258,23 @@ pub fn refresh(
         Some(b) => {
             if b.queue != after.queue {
                 let old = config.working_time(&b.queue);
+                let answered = esc.first_response_at.is_some();
                 for kind in DeadlineKind::ALL {
                     let slot = esc.slot(kind);
-                    *slot = slot.take().and_then(|d| {
-                        let total = target(config, &after.queue, kind)?;
-                        d.rebase(&old, &wt, now, total, warn)
-                    });
+                    *slot = match slot.take() {
+                        Some(d) => target(config, &after.queue, kind)
+                            .and_then(|total| d.rebase(&old, &wt, now, total, warn)),
+                        // The new queue promises what the old one did not: its clock runs
+                        // from the ticket's creation (the first response only while none
+                        // was given; the update from now, the last contact being unknown).
+                        None if closed => None,
+                        None => match kind {
+                            DeadlineKind::FirstResponse if answered => None,
+                            DeadlineKind::Update => start(kind, after),
+                            _ => target(config, &after.queue, kind)
+                                .and_then(|total| Deadline::start(&wt, after.created, total, warn)),
+                        },
+                    };
                 }
             }
             if was_closed && !closed {

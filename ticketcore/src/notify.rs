@@ -17,19 +17,14 @@ use crate::ticket::Ticket;
 /// - reminders and escalations go to owner and responsible, else to the queue's readers;
 /// - watchers hear of everything.
 pub fn recipients(config: &Config, ticket: &Ticket, event: &Event) -> BTreeSet<String> {
+    // Only valid agents who may read the ticket's queue hear anything (`may` knows no invalid
+    // agent); owners, holders, watchers and named agents included.
+    let reads = |login: &str| may(config, &Actor::agent(login), &ticket.queue, Permission::Ro);
     let readers = || -> BTreeSet<String> {
         config
             .agents
             .iter()
-            .filter(|a| {
-                a.valid
-                    && may(
-                        config,
-                        &Actor::agent(&a.login),
-                        &ticket.queue,
-                        Permission::Ro,
-                    )
-            })
+            .filter(|a| a.valid && reads(&a.login))
             .map(|a| a.login.clone())
             .collect()
     };
@@ -38,18 +33,19 @@ pub fn recipients(config: &Config, ticket: &Ticket, event: &Event) -> BTreeSet<S
             .owner
             .iter()
             .chain(&ticket.responsible)
+            .filter(|l| reads(l))
             .cloned()
             .collect()
     };
     let mut to: BTreeSet<String> = match &event.kind {
         EventKind::NewTicket { .. } | EventKind::Move { .. } => readers(),
         EventKind::FollowUp { .. } | EventKind::FollowUpRejected { .. } => {
-            match ticket.lock.holder() {
+            match ticket.lock.holder().filter(|h| reads(h)) {
                 Some(holder) => BTreeSet::from([holder.to_string()]),
                 None => readers(),
             }
         }
-        EventKind::AddNote { notify, .. } => notify.iter().cloned().collect(),
+        EventKind::AddNote { notify, .. } => notify.iter().filter(|l| reads(l)).cloned().collect(),
         EventKind::Reminder { .. }
         | EventKind::EscalationWarning { .. }
         | EventKind::Escalation { .. } => {
@@ -58,7 +54,7 @@ pub fn recipients(config: &Config, ticket: &Ticket, event: &Event) -> BTreeSet<S
         }
         _ => BTreeSet::new(),
     };
-    to.extend(ticket.watchers.iter().cloned());
+    to.extend(ticket.watchers.iter().filter(|l| reads(l)).cloned());
     if let Some(author) = event.actor.agent_login() {
         to.remove(author);
     }
