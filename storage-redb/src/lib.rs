@@ -1,0 +1,250 @@
+//! # ticketcore-redb
+//!
+//! ticketcore's embedded default [`Store`]: one redb file, no server. Tickets, articles and
+//! events are JSON documents in redb tables; every query path is a secondary-index table of
+//! order-preserving byte keys (see `keys`), written in the same transaction as the document,
+//! so the queue view, lookups and due-time scans are range scans whose cost follows the page
+//! size, not the database size.
+//!
+//! Writes go to one writer thread that drains whatever has queued up and commits it as one
+//! durable transaction (group commit): sixteen tasks committing at once cost about one fsync,
+//! and each still gets its own result. Reads run on tokio's blocking pool against redb's MVCC
+//! snapshots, so they proceed while the writer commits.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use ticketcore::{Desk, Store};
+//! use ticketcore_redb::RedbStore;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path().join("desk.redb")).unwrap());
+//! let desk = Desk::new(store);
+//! # });
+//! ```
+#![deny(missing_docs)]
+
+mod keys;
+mod tables;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redb::{Database, ReadableDatabase};
+use ticketcore::acl::CustomerUser;
+use ticketcore::article::ContentHash;
+use ticketcore::store::StoredConfig;
+use ticketcore::{
+    Article, Change, Config, DueKind, Event, Receipt, Store, StoreError, StoreResult, Ticket,
+    TicketId, TicketNumber, TicketPage, TicketQuery,
+};
+use tokio::sync::oneshot;
+
+use crate::tables::Reader;
+use crate::writer::{Job, Writer};
+
+/// The on-disk format this version writes and understands.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// redb refused (not a redb file, locked by another process, I/O error, ...).
+    #[error("cannot open the ticket database: {0}")]
+    Redb(String),
+    /// Written by a newer ticketcore-redb: refusing rather than misreading it.
+    #[error(
+        "the ticket database has format version {found}, but this ticketcore-redb understands \
+         only up to {supported}; upgrade ticketcore to open it"
+    )]
+    NewerFormat {
+        /// The file's format version.
+        found: u64,
+        /// The newest this build understands.
+        supported: u64,
+    },
+    /// A redb file, but not a ticketcore one (or damaged metadata).
+    #[error("not a ticketcore database: {0}")]
+    Foreign(String),
+}
+
+/// ticketcore's Store on redb.
+#[derive(Debug, Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    writer: Writer,
+}
+
+impl RedbStore {
+    /// Creates or opens the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, OpenError> {
+        let db = Database::create(path.as_ref()).map_err(|e| OpenError::Redb(e.to_string()))?;
+        RedbStore::with_database(db)
+    }
+
+    /// A database that lives in memory only (for tests).
+    pub fn in_memory() -> Result<RedbStore, OpenError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| OpenError::Redb(e.to_string()))?;
+        RedbStore::with_database(db)
+    }
+
+    fn with_database(db: Database) -> Result<RedbStore, OpenError> {
+        tables::prepare(&db, SCHEMA_VERSION)?;
+        let db = Arc::new(db);
+        Ok(RedbStore {
+            writer: Writer::start(db.clone()),
+            db,
+        })
+    }
+
+    /// Runs a read against a snapshot on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        let work = move || {
+            let txn = db.begin_read().map_err(tables::backend)?;
+            f(&Reader::new(txn))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(work)
+                .await
+                .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?,
+            Err(_) => work(),
+        }
+    }
+
+    /// Sends a job to the writer thread and waits for its result.
+    async fn write<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Job,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(job(tx))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the redb writer stopped".into()))?
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        self.read(|r| r.config()).await
+    }
+
+    async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
+        let json = tables::encode(config)?;
+        self.write(|reply| Job::SaveConfig {
+            json,
+            expected,
+            reply,
+        })
+        .await
+    }
+
+    async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()> {
+        let customer = customer.clone();
+        self.write(|reply| Job::PutCustomer { customer, reply })
+            .await
+    }
+
+    async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
+        let login = login.to_string();
+        self.read(move |r| r.customer(&login)).await
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
+        let email = email.to_lowercase();
+        self.read(move |r| r.customer_by_email(&email)).await
+    }
+
+    async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64> {
+        let key = key.to_string();
+        self.write(|reply| Job::Counter { key, count, reply }).await
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        self.read(move |r| r.ticket(id)).await
+    }
+
+    async fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
+        let number = number.clone();
+        self.read(move |r| r.ticket_by_number(&number)).await
+    }
+
+    async fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
+        let message_id = message_id.to_string();
+        self.read(move |r| r.article_by_message_id(&message_id))
+            .await
+    }
+
+    async fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
+        self.read(move |r| r.articles(ticket)).await
+    }
+
+    async fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
+        let hash = hash.clone();
+        self.read(move |r| r.blob(&hash)).await
+    }
+
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
+        self.read(move |r| r.history(ticket)).await
+    }
+
+    async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
+        let query = query.clone();
+        self.read(move |r| r.query(&query)).await
+    }
+
+    async fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>> {
+        self.read(move |r| r.due(kind, until, limit)).await
+    }
+
+    async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
+        self.read(move |r| r.next_due(kind)).await
+    }
+
+    async fn commit(&self, change: Change) -> StoreResult<Receipt> {
+        let mut results = self.commit_batch(vec![change]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Backend("empty commit result".into())))
+    }
+
+    async fn commit_batch(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        self.write(|reply| Job::Commit { changes, reply }).await
+    }
+
+    async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        self.read(move |r| r.events_since(after, limit)).await
+    }
+
+    async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
+        let consumer = consumer.to_string();
+        self.read(move |r| r.cursor(&consumer)).await
+    }
+
+    async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
+        let consumer = consumer.to_string();
+        self.write(|reply| Job::SaveCursor {
+            consumer,
+            position,
+            reply,
+        })
+        .await
+    }
+}

@@ -1,0 +1,674 @@
+//! The redb tables: documents (JSON) and the index tables that make every read a range scan.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableHandle,
+    WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ticketcore::acl::CustomerUser;
+use ticketcore::article::{Blob, ContentHash};
+use ticketcore::store::{StoredConfig, Unique};
+use ticketcore::{
+    Article, Change, DueKind, Event, PageKey, Receipt, StoreError, StoreResult, Ticket, TicketId,
+    TicketNumber, TicketPage, TicketQuery,
+};
+
+use crate::OpenError;
+use crate::keys::{self, Entries};
+
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+pub const TICKETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tickets");
+pub const NUMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("ticket_numbers");
+pub const ARTICLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("articles");
+pub const MESSAGE_IDS: TableDefinition<&str, &[u8]> = TableDefinition::new("message_ids");
+pub const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+pub const HISTORY: TableDefinition<&[u8], ()> = TableDefinition::new("history");
+pub const BUCKETS: TableDefinition<&[u8], u64> = TableDefinition::new("view_buckets");
+pub const VIEW: TableDefinition<&[u8], ()> = TableDefinition::new("view");
+pub const BY_CUSTOMER: TableDefinition<&[u8], ()> = TableDefinition::new("by_customer");
+pub const BY_COMPANY: TableDefinition<&[u8], ()> = TableDefinition::new("by_company");
+pub const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
+pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
+pub const CUSTOMER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("customer_emails");
+pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+
+const SCHEMA: &str = "schema_version";
+const CONFIG: &str = "config";
+const CONFIG_VERSION: &str = "config_version";
+
+/// Maps any redb error into the store's error.
+pub fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("redb: {e}"))
+}
+
+pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+}
+
+/// Checks the format version and creates every table, in one transaction.
+pub fn prepare(db: &Database, supported: u64) -> Result<(), OpenError> {
+    let fail = |e: &dyn std::fmt::Display| OpenError::Redb(e.to_string());
+    let txn = db.begin_write().map_err(|e| fail(&e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
+        let found = meta
+            .get(SCHEMA)
+            .map_err(|e| fail(&e))?
+            .map(|v| {
+                v.value()
+                    .try_into()
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| OpenError::Foreign("unreadable format version".into()))
+            })
+            .transpose()?;
+        match found {
+            Some(found) if found > supported => {
+                return Err(OpenError::NewerFormat { found, supported });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(SCHEMA, supported.to_le_bytes().as_slice())
+                    .map_err(|e| fail(&e))?;
+            }
+        }
+    }
+    // Create every table now, so readers never meet a missing one.
+    Writes::open(&txn).map_err(|e| fail(&e))?;
+    txn.commit().map_err(|e| fail(&e))
+}
+
+/// The tables of one write transaction.
+pub struct Writes<'t> {
+    meta: Table<'t, &'static str, &'static [u8]>,
+    counters: Table<'t, &'static str, u64>,
+    tickets: Table<'t, &'static [u8], &'static [u8]>,
+    numbers: Table<'t, &'static str, &'static [u8]>,
+    articles: Table<'t, &'static [u8], &'static [u8]>,
+    message_ids: Table<'t, &'static str, &'static [u8]>,
+    blobs: Table<'t, &'static str, &'static [u8]>,
+    events: Table<'t, u64, &'static [u8]>,
+    history: Table<'t, &'static [u8], ()>,
+    buckets: Table<'t, &'static [u8], u64>,
+    view: Table<'t, &'static [u8], ()>,
+    by_customer: Table<'t, &'static [u8], ()>,
+    by_company: Table<'t, &'static [u8], ()>,
+    due: Table<'t, &'static [u8], ()>,
+    customers: Table<'t, &'static str, &'static [u8]>,
+    customer_emails: Table<'t, &'static str, &'static str>,
+    cursors: Table<'t, &'static str, u64>,
+}
+
+type R<T> = Result<T, redb::Error>;
+
+impl<'t> Writes<'t> {
+    pub fn open(txn: &'t WriteTransaction) -> R<Writes<'t>> {
+        Ok(Writes {
+            meta: txn.open_table(META)?,
+            counters: txn.open_table(COUNTERS)?,
+            tickets: txn.open_table(TICKETS)?,
+            numbers: txn.open_table(NUMBERS)?,
+            articles: txn.open_table(ARTICLES)?,
+            message_ids: txn.open_table(MESSAGE_IDS)?,
+            blobs: txn.open_table(BLOBS)?,
+            events: txn.open_table(EVENTS)?,
+            history: txn.open_table(HISTORY)?,
+            buckets: txn.open_table(BUCKETS)?,
+            view: txn.open_table(VIEW)?,
+            by_customer: txn.open_table(BY_CUSTOMER)?,
+            by_company: txn.open_table(BY_COMPANY)?,
+            due: txn.open_table(DUE)?,
+            customers: txn.open_table(CUSTOMERS)?,
+            customer_emails: txn.open_table(CUSTOMER_EMAILS)?,
+            cursors: txn.open_table(CURSORS)?,
+        })
+    }
+
+    /// A logical outcome, or a redb failure that dooms the whole transaction.
+    pub fn save_config(&mut self, json: &[u8], expected: u64) -> R<StoreResult<u64>> {
+        let current = self
+            .meta
+            .get(CONFIG_VERSION)?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0);
+        if current != expected {
+            return Ok(Err(StoreError::Conflict("configuration".into())));
+        }
+        self.meta.insert(CONFIG, json)?;
+        self.meta
+            .insert(CONFIG_VERSION, (current + 1).to_le_bytes().as_slice())?;
+        Ok(Ok(current + 1))
+    }
+
+    pub fn next_counter(&mut self, key: &str, count: u64) -> R<StoreResult<u64>> {
+        let current = self.counters.get(key)?.map(|v| v.value()).unwrap_or(0);
+        self.counters.insert(key, current.saturating_add(count))?;
+        Ok(Ok(current + 1))
+    }
+
+    pub fn save_cursor(&mut self, consumer: &str, position: u64) -> R<StoreResult<()>> {
+        self.cursors.insert(consumer, position)?;
+        Ok(Ok(()))
+    }
+
+    pub fn put_customer(&mut self, customer: &CustomerUser) -> R<StoreResult<()>> {
+        let email = customer.email.to_lowercase();
+        if let Some(other) = self.customer_emails.get(email.as_str())?
+            && other.value() != customer.login
+        {
+            return Ok(Err(StoreError::Backend(format!(
+                "customer email {email} already belongs to {}",
+                other.value()
+            ))));
+        }
+        let old_email = match self.customers.get(customer.login.as_str())? {
+            Some(old) => match decode::<CustomerUser>(old.value(), "customer") {
+                Ok(old) => Some(old.email.to_lowercase()),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
+        };
+        if let Some(old) = old_email {
+            self.customer_emails.remove(old.as_str())?;
+        }
+        let json = match encode(customer) {
+            Ok(json) => json,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.customer_emails
+            .insert(email.as_str(), customer.login.as_str())?;
+        self.customers
+            .insert(customer.login.as_str(), json.as_slice())?;
+        Ok(Ok(()))
+    }
+
+    fn stored_ticket(&self, id: TicketId) -> R<Option<Vec<u8>>> {
+        Ok(self
+            .tickets
+            .get(keys::id(id).as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Checks a change against the storage invariants without writing anything.
+    fn check(&self, change: &Change) -> R<StoreResult<Vec<Option<Ticket>>>> {
+        let mut numbers = BTreeSet::new();
+        let mut message_ids = BTreeSet::new();
+        let mut olds = Vec::with_capacity(change.writes.len());
+        for w in &change.writes {
+            let t = &w.ticket;
+            let stored = match self.stored_ticket(t.id)? {
+                Some(bytes) => match decode::<Ticket>(&bytes, "ticket") {
+                    Ok(t) => Some(t),
+                    Err(e) => return Ok(Err(e)),
+                },
+                None => None,
+            };
+            let outcome = match (w.expected_version, &stored) {
+                (None, Some(_)) => Err(StoreError::Duplicate(Unique::TicketId(t.id))),
+                (None, None) => {
+                    if self.numbers.get(t.number.as_str())?.is_some() || !numbers.insert(&t.number)
+                    {
+                        Err(StoreError::Duplicate(Unique::TicketNumber(
+                            t.number.clone(),
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                }
+                (Some(_), None) => Err(StoreError::NotFound(format!("ticket {}", t.id))),
+                (Some(v), Some(s)) if s.version != v => {
+                    Err(StoreError::Conflict(format!("ticket {}", s.number)))
+                }
+                (Some(_), Some(s)) if s.number != t.number => Err(StoreError::Backend(format!(
+                    "ticket {} would change its number",
+                    s.number
+                ))),
+                (Some(_), Some(_)) => Ok(()),
+            };
+            if let Err(e) = outcome {
+                return Ok(Err(e));
+            }
+            for id in w.articles.iter().filter_map(|a| a.message_id.as_ref()) {
+                if self.message_ids.get(id.as_str())?.is_some() || !message_ids.insert(id) {
+                    return Ok(Err(StoreError::Duplicate(Unique::MessageId(id.clone()))));
+                }
+            }
+            olds.push(stored);
+        }
+        Ok(Ok(olds))
+    }
+
+    fn unindex(&mut self, t: &Ticket) -> R<()> {
+        let e = Entries::of(t);
+        self.view.remove(e.view.as_slice())?;
+        let count = self
+            .buckets
+            .get(e.bucket.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if count <= 1 {
+            self.buckets.remove(e.bucket.as_slice())?;
+        } else {
+            self.buckets.insert(e.bucket.as_slice(), count - 1)?;
+        }
+        if let Some(k) = &e.customer {
+            self.by_customer.remove(k.as_slice())?;
+        }
+        if let Some(k) = &e.company {
+            self.by_company.remove(k.as_slice())?;
+        }
+        for k in &e.due {
+            self.due.remove(k.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, t: &Ticket) -> R<()> {
+        let e = Entries::of(t);
+        self.view.insert(e.view.as_slice(), ())?;
+        let count = self
+            .buckets
+            .get(e.bucket.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        self.buckets.insert(e.bucket.as_slice(), count + 1)?;
+        if let Some(k) = &e.customer {
+            self.by_customer.insert(k.as_slice(), ())?;
+        }
+        if let Some(k) = &e.company {
+            self.by_company.insert(k.as_slice(), ())?;
+        }
+        for k in &e.due {
+            self.due.insert(k.as_slice(), ())?;
+        }
+        Ok(())
+    }
+
+    /// Checks and, if it passes, writes one change: ticket documents, indexes, articles,
+    /// attachments, events.
+    pub fn commit(&mut self, change: Change) -> R<StoreResult<Receipt>> {
+        let olds = match self.check(&change)? {
+            Ok(olds) => olds,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut receipt = Receipt::default();
+        let mut seq = self.events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        for (w, old) in change.writes.into_iter().zip(olds) {
+            let t = &w.ticket;
+            let json = match encode(t) {
+                Ok(json) => json,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Some(old) = &old {
+                self.unindex(old)?;
+            }
+            self.index(t)?;
+            let id = keys::id(t.id);
+            self.tickets.insert(id.as_slice(), json.as_slice())?;
+            if old.is_none() {
+                self.numbers.insert(t.number.as_str(), id.as_slice())?;
+            }
+            let next = self
+                .articles
+                .range::<&[u8]>(
+                    keys::article(t.id, 0).as_slice()..=keys::article(t.id, u32::MAX).as_slice(),
+                )?
+                .next_back()
+                .transpose()?
+                .and_then(|(k, _)| k.value().get(16..20)?.try_into().ok())
+                .map_or(0, |b| u32::from_be_bytes(b) + 1);
+            for (article, index) in w.articles.iter().zip(next..) {
+                let key = keys::article(t.id, index);
+                let json = match encode(article) {
+                    Ok(json) => json,
+                    Err(e) => return Ok(Err(e)),
+                };
+                self.articles.insert(key.as_slice(), json.as_slice())?;
+                if let Some(mid) = &article.message_id {
+                    self.message_ids.insert(mid.as_str(), key.as_slice())?;
+                }
+            }
+            for Blob { hash, data } in &w.blobs {
+                if self.blobs.get(hash.0.as_str())?.is_none() {
+                    self.blobs.insert(hash.0.as_str(), data.as_slice())?;
+                }
+            }
+            for mut event in w.events {
+                seq += 1;
+                event.seq = seq;
+                let json = match encode(&event) {
+                    Ok(json) => json,
+                    Err(e) => return Ok(Err(e)),
+                };
+                self.events.insert(seq, json.as_slice())?;
+                self.history
+                    .insert(keys::history(t.id, seq).as_slice(), ())?;
+                receipt.events.push(event);
+            }
+        }
+        Ok(Ok(receipt))
+    }
+}
+
+/// A read snapshot.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+fn missing_ok<T>(r: Result<T, redb::TableError>) -> StoreResult<Option<T>> {
+    match r {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+impl Reader {
+    pub fn new(txn: ReadTransaction) -> Reader {
+        Reader { txn }
+    }
+
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> StoreResult<ReadOnlyTable<K, V>> {
+        missing_ok(self.txn.open_table(def))?
+            .ok_or_else(|| StoreError::Backend(format!("table {} is missing", def.name())))
+    }
+
+    pub fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        let meta = self.table(META)?;
+        let version = meta
+            .get(CONFIG_VERSION)
+            .map_err(backend)?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes));
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let json = meta
+            .get(CONFIG)
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Backend("configuration version without document".into()))?;
+        Ok(Some(StoredConfig {
+            version,
+            config: decode(json.value(), "configuration")?,
+        }))
+    }
+
+    pub fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
+        self.table(CUSTOMERS)?
+            .get(login)
+            .map_err(backend)?
+            .map(|v| decode(v.value(), "customer"))
+            .transpose()
+    }
+
+    pub fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
+        let login = self
+            .table(CUSTOMER_EMAILS)?
+            .get(email)
+            .map_err(backend)?
+            .map(|v| v.value().to_string());
+        match login {
+            Some(login) => self.customer(&login),
+            None => Ok(None),
+        }
+    }
+
+    pub fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        self.table(TICKETS)?
+            .get(keys::id(id).as_slice())
+            .map_err(backend)?
+            .map(|v| decode(v.value(), "ticket"))
+            .transpose()
+    }
+
+    fn tickets(&self, ids: impl IntoIterator<Item = TicketId>) -> StoreResult<Vec<Ticket>> {
+        let table = self.table(TICKETS)?;
+        ids.into_iter()
+            .filter_map(|id| match table.get(keys::id(id).as_slice()) {
+                Ok(Some(v)) => Some(decode(v.value(), "ticket")),
+                Ok(None) => None,
+                Err(e) => Some(Err(backend(e))),
+            })
+            .collect()
+    }
+
+    pub fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
+        let id = self
+            .table(NUMBERS)?
+            .get(number.as_str())
+            .map_err(backend)?
+            .and_then(|v| keys::id_at_end(v.value()));
+        match id {
+            Some(id) => self.ticket(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
+        let key = self
+            .table(MESSAGE_IDS)?
+            .get(message_id)
+            .map_err(backend)?
+            .map(|v| v.value().to_vec());
+        let Some(key) = key else { return Ok(None) };
+        self.table(ARTICLES)?
+            .get(key.as_slice())
+            .map_err(backend)?
+            .map(|v| decode(v.value(), "article"))
+            .transpose()
+    }
+
+    pub fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
+        let lo = keys::article(ticket, 0);
+        let hi = keys::article(ticket, u32::MAX);
+        self.table(ARTICLES)?
+            .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?
+            .map(|entry| {
+                let (_, v) = entry.map_err(backend)?;
+                decode(v.value(), "article")
+            })
+            .collect()
+    }
+
+    pub fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .table(BLOBS)?
+            .get(hash.0.as_str())
+            .map_err(backend)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
+        let lo = keys::history(ticket, 0);
+        let hi = keys::history(ticket, u64::MAX);
+        let events = self.table(EVENTS)?;
+        self.table(HISTORY)?
+            .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?
+            .map(|entry| {
+                let (k, _) = entry.map_err(backend)?;
+                let seq = k
+                    .value()
+                    .get(16..24)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Backend("corrupt history key".into()))?;
+                let json = events
+                    .get(seq)
+                    .map_err(backend)?
+                    .ok_or_else(|| StoreError::Backend(format!("event {seq} is missing")))?;
+                decode(json.value(), "event")
+            })
+            .collect()
+    }
+
+    pub fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        if after == u64::MAX {
+            return Ok(Vec::new());
+        }
+        self.table(EVENTS)?
+            .range(after + 1..)
+            .map_err(backend)?
+            .take(limit)
+            .map(|entry| {
+                let (_, v) = entry.map_err(backend)?;
+                decode(v.value(), "event")
+            })
+            .collect()
+    }
+
+    pub fn cursor(&self, consumer: &str) -> StoreResult<u64> {
+        Ok(self
+            .table(CURSORS)?
+            .get(consumer)
+            .map_err(backend)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Up to `take` page keys after `after` in the index range of `prefix` whose tickets pass
+    /// the query's remaining filters.
+    fn scan(
+        &self,
+        table: &ReadOnlyTable<&'static [u8], ()>,
+        tickets: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+        prefix: &[u8],
+        q: &TicketQuery,
+        take: usize,
+        out: &mut Vec<(PageKey, Ticket)>,
+    ) -> StoreResult<()> {
+        let start = match &q.after {
+            Some(after) => Bound::Excluded(keys::with_page(prefix, after)),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let end = Bound::Excluded(keys::after_prefix(prefix));
+        let range = (
+            start.as_ref().map(Vec::as_slice),
+            end.as_ref().map(Vec::as_slice),
+        );
+        let mut found = 0;
+        for entry in table.range::<&[u8]>(range).map_err(backend)? {
+            let (k, _) = entry.map_err(backend)?;
+            let Some(key) = keys::page_at_end(k.value()) else {
+                return Err(StoreError::Backend("corrupt index key".into()));
+            };
+            let Some(json) = tickets.get(keys::id(key.id).as_slice()).map_err(backend)? else {
+                continue;
+            };
+            let ticket: Ticket = decode(json.value(), "ticket")?;
+            if q.matches(&ticket) {
+                out.push((key, ticket));
+                found += 1;
+                if found >= take {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn query(&self, q: &TicketQuery) -> StoreResult<TicketPage> {
+        let tickets = self.table(TICKETS)?;
+        let take = q.limit.saturating_add(1);
+        let mut found: Vec<(PageKey, Ticket)> = Vec::new();
+        match &q.customer {
+            Some(scope) => {
+                let own = self.table(BY_CUSTOMER)?;
+                self.scan(
+                    &own,
+                    &tickets,
+                    &keys::owner_prefix(&scope.login),
+                    q,
+                    take,
+                    &mut found,
+                )?;
+                if let Some(company) = &scope.company {
+                    let by_company = self.table(BY_COMPANY)?;
+                    let prefix = keys::owner_prefix(company);
+                    self.scan(&by_company, &tickets, &prefix, q, take, &mut found)?;
+                }
+            }
+            None => {
+                let view = self.table(VIEW)?;
+                let buckets: Vec<Vec<u8>> = self
+                    .table(BUCKETS)?
+                    .iter()
+                    .map_err(backend)?
+                    .filter_map(|entry| {
+                        let (k, _) = entry.ok()?;
+                        let key = k.value().to_vec();
+                        let (archived, queue, state_type) = keys::bucket_of(&key)?;
+                        let wanted = q.archived.is_none_or(|a| a == archived)
+                            && q.queues.as_ref().is_none_or(|qs| qs.contains(&queue))
+                            && q.state_types
+                                .as_ref()
+                                .is_none_or(|s| s.contains(&state_type));
+                        wanted.then_some(key)
+                    })
+                    .collect();
+                for bucket in buckets {
+                    self.scan(&view, &tickets, &bucket, q, take, &mut found)?;
+                }
+            }
+        }
+        found.sort_by_key(|(k, _)| *k);
+        found.dedup_by_key(|(k, _)| *k);
+        let more = found.len() > q.limit;
+        found.truncate(q.limit);
+        Ok(TicketPage {
+            next: if more {
+                found.last().map(|(k, _)| *k)
+            } else {
+                None
+            },
+            tickets: found.into_iter().map(|(_, t)| t).collect(),
+        })
+    }
+
+    pub fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>> {
+        let lo = vec![keys::due_index(kind)];
+        let hi = keys::due(kind, until, TicketId(uuid::Uuid::max()));
+        let ids: Vec<TicketId> = self
+            .table(DUE)?
+            .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
+            .map_err(backend)?
+            .take(limit)
+            .map(|entry| {
+                let (k, _) = entry.map_err(backend)?;
+                keys::id_at_end(k.value())
+                    .ok_or_else(|| StoreError::Backend("corrupt due key".into()))
+            })
+            .collect::<StoreResult<_>>()?;
+        self.tickets(ids)
+    }
+
+    pub fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
+        let lo = vec![keys::due_index(kind)];
+        let hi = vec![keys::due_index(kind) + 1];
+        let first = self
+            .table(DUE)?
+            .range::<&[u8]>(lo.as_slice()..hi.as_slice())
+            .map_err(backend)?
+            .next()
+            .transpose()
+            .map_err(backend)?;
+        Ok(first.and_then(|(k, _)| keys::time_of(k.value().get(1..)?)))
+    }
+}
