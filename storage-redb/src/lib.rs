@@ -72,6 +72,15 @@ pub enum OpenError {
     Foreign(String),
 }
 
+/// How the writer thread has grouped writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Durable write transactions.
+    pub transactions: u64,
+    /// Write jobs (each commit or commit batch is one).
+    pub jobs: u64,
+}
+
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
@@ -101,6 +110,13 @@ impl RedbStore {
             writer: Writer::start(db.clone()),
             db,
         })
+    }
+
+    /// Group-commit statistics: how many write jobs (commits, counters, ...) the writer has
+    /// run, in how many durable transactions.
+    pub fn write_stats(&self) -> WriteStats {
+        let (transactions, jobs) = self.writer.counts();
+        WriteStats { transactions, jobs }
     }
 
     /// Runs a read against a snapshot on the blocking pool.

@@ -4,6 +4,7 @@
 //! group, and nothing of it is committed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use redb::Database;
@@ -116,17 +117,44 @@ impl Job {
     }
 }
 
-/// The handle to the writer thread; the thread ends when the last handle is dropped.
+/// What the writer has done: how many jobs in how many transactions.
+#[derive(Debug, Default)]
+pub struct Counts {
+    transactions: AtomicU64,
+    jobs: AtomicU64,
+}
+
+/// The handle to the writer thread. When the last clone is dropped the queue closes, the
+/// thread finishes what it has and ends, and the drop waits for it: the database file is
+/// released when the store is gone, so it can be opened again at once.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    inner: Arc<Thread>,
+}
+
+#[derive(Debug)]
+struct Thread {
+    jobs: Option<mpsc::Sender<Job>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    counts: Arc<Counts>,
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Writer {
     /// Starts the writer thread for `db`.
     pub fn start(db: Arc<Database>) -> Writer {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let counts = Arc::new(Counts::default());
+        let counted = counts.clone();
+        let handle = std::thread::Builder::new()
             .name("ticketcore-redb-writer".into())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
@@ -137,17 +165,39 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    counted
+                        .jobs
+                        .fetch_add(group.len() as u64, Ordering::Relaxed);
+                    counted.transactions.fetch_add(1, Ordering::Relaxed);
                     run_group(&db, group);
                 }
             })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!("cannot start the redb writer thread: {e}"));
-        Writer { jobs }
+            .map_err(|e| tracing::error!("cannot start the redb writer thread: {e}"))
+            .ok();
+        Writer {
+            inner: Arc::new(Thread {
+                jobs: Some(jobs),
+                handle,
+                counts,
+            }),
+        }
+    }
+
+    /// (write transactions, jobs) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let counts = &self.inner.counts;
+        (
+            counts.transactions.load(Ordering::Relaxed),
+            counts.jobs.load(Ordering::Relaxed),
+        )
     }
 
     /// Queues a job.
     pub fn send(&self, job: Job) -> StoreResult<()> {
-        self.jobs
+        self.inner
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the redb writer stopped".into()))?
             .send(job)
             .map_err(|_| StoreError::Backend("the redb writer stopped".into()))
     }

@@ -1,0 +1,168 @@
+//! redb-specific guarantees: format versioning, group commit, readers beside the writer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use redb::{Database, TableDefinition};
+use ticketcore::rules::{self, Ctx, Fresh};
+use ticketcore::testkit::{desk_with, fixture_config};
+use ticketcore::{
+    Actor, ArticleId, Change, Channel, Message, NewTicket, Store, TicketId, TicketQuery,
+};
+use ticketcore_redb::{OpenError, RedbStore, SCHEMA_VERSION};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+#[test]
+fn a_newer_format_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    drop(RedbStore::open(&path).unwrap());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(
+                "schema_version",
+                (SCHEMA_VERSION + 1).to_le_bytes().as_slice(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match RedbStore::open(&path) {
+        Err(OpenError::NewerFormat { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerFormat, got {other:?}"),
+    }
+    let message = RedbStore::open(&path).unwrap_err().to_string();
+    assert!(message.contains("upgrade"), "{message}");
+}
+
+#[test]
+fn garbage_is_refused_without_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-db.redb");
+    std::fs::write(
+        &path,
+        b"From: someone\r\nSubject: this is mail, not a database\r\n",
+    )
+    .unwrap();
+    assert!(matches!(RedbStore::open(&path), Err(OpenError::Redb(_))));
+}
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    let number = {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+        let (desk, _) = desk_with(store, fixture_config(), 1).await;
+        let input = NewTicket::new("Support", "persist", Channel::Web, Message::text("hi"))
+            .for_customer("karla");
+        desk.create_ticket(&Actor::System, input)
+            .await
+            .unwrap()
+            .ticket
+            .number
+    };
+    let store = RedbStore::open(&path).unwrap();
+    let t = store.ticket_by_number(&number).await.unwrap().unwrap();
+    assert_eq!(store.articles(t.id).await.unwrap().len(), 1);
+    assert_eq!(store.config().await.unwrap().unwrap().version, 1);
+    assert_eq!(store.events_since(0, 10).await.unwrap().len(), 2);
+}
+
+/// Builds `n` independent ticket creations.
+fn creations(config: &ticketcore::Config, n: usize, offset: u128) -> Vec<Change> {
+    let now = ticketcore::testkit::epoch();
+    let ctx = Ctx {
+        config,
+        actor: &Actor::System,
+        customer: None,
+        now,
+    };
+    (0..n)
+        .map(|i| {
+            let i = i as u128 + offset;
+            let fresh = Fresh {
+                ticket: TicketId(uuid::Uuid::from_u128(i + 1)),
+                number: config
+                    .numbers
+                    .format(now.date_naive(), 100_000 + i as u64, 0),
+                article: ArticleId(uuid::Uuid::from_u128((1 << 100) + i)),
+            };
+            let input = NewTicket::new(
+                "Support",
+                format!("t{i}"),
+                Channel::Email,
+                Message::text("x"),
+            );
+            rules::create(ctx, &input, &fresh).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_share_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path().join("desk.redb")).unwrap());
+    let config = fixture_config();
+    let before = store.write_stats();
+    let mut tasks = Vec::new();
+    for change in creations(&config, 64, 0) {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.commit(change).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let after = store.write_stats();
+    let jobs = after.jobs - before.jobs;
+    let transactions = after.transactions - before.transactions;
+    assert_eq!(jobs, 64);
+    assert!(
+        transactions < jobs,
+        "64 concurrent commits took {transactions} transactions"
+    );
+    let all = store
+        .query(&TicketQuery {
+            limit: 100,
+            ..TicketQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.tickets.len(), 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_proceed_while_the_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path().join("desk.redb")).unwrap());
+    let config = fixture_config();
+    store.commit_batch(creations(&config, 10, 0)).await.unwrap();
+    let big = creations(&config, 20_000, 1_000);
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let results = store.commit_batch(big).await.unwrap();
+            assert!(results.iter().all(Result::is_ok));
+            Instant::now()
+        })
+    };
+    // Give the writer a head start into its transaction.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut reads_done = Instant::now();
+    for _ in 0..50 {
+        let page = store.query(&TicketQuery::default()).await.unwrap();
+        assert!(page.tickets.len() == 10 || page.tickets.len() == 50);
+        reads_done = Instant::now();
+    }
+    let written = writer.await.unwrap();
+    assert!(
+        reads_done < written,
+        "reads waited for the writer to finish its transaction"
+    );
+}
