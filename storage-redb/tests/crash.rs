@@ -4,7 +4,12 @@
 //! ticket exists. Twenty kills per run (`TICKETCORE_CRASH_KILLS` to change).
 //!
 //! One binary, two roles: with `TICKETCORE_REDB_CRASH_CHILD=<path>` it is the writer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};

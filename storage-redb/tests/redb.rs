@@ -1,5 +1,5 @@
 //! redb-specific guarantees: format versioning, group commit, readers beside the writer.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Instant;
