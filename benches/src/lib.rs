@@ -75,11 +75,13 @@ pub async fn populate(desk: &Desk, count: usize) {
                 customer: None,
                 now: start + chrono::Duration::seconds(i as i64 * 30),
             };
+            let mut message = Message::text("Hello, my printer is broken again.");
+            message.message_id = Some(populated_message_id(i));
             let mut input = NewTicket::new(
                 QUEUES[i % QUEUES.len()],
                 format!("Request {i}"),
                 Channel::Email,
-                Message::text("Hello, my printer is broken again."),
+                message,
             );
             input.customer = Some(format!("customer{}", i % 5000));
             input.priority = Priority::new((i % 5) as u8 + 1).ok();
@@ -103,6 +105,11 @@ pub async fn populate(desk: &Desk, count: usize) {
             result.expect("commit");
         }
     }
+}
+
+/// The Message-ID of the `i`-th populated ticket's first article.
+pub fn populated_message_id(i: usize) -> String {
+    format!("{i}.populate@bench.example")
 }
 
 fn uuid_from(n: u128) -> uuid::Uuid {
