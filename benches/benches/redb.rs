@@ -1,7 +1,7 @@
 //! RedbStore benchmarks: durable creation (one at a time, 16 concurrent tasks with group
 //! commit, batches of 1,000), lock+unlock, adding an article, lookups, the queue view at
 //! 10k/100k/1M tickets and `tick` with 1,000 due. Every commit is durable (fsync).
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::print_stderr)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -24,20 +24,29 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A desk on a fresh redb file holding `size` tickets.
 fn redb_desk(rt: &tokio::runtime::Runtime, size: usize) -> (Desk, tempfile::TempDir) {
+    let (desk, dir, _) = redb_desk_and_store(rt, size);
+    (desk, dir)
+}
+
+/// The same, keeping the RedbStore handle for its statistics.
+fn redb_desk_and_store(
+    rt: &tokio::runtime::Runtime,
+    size: usize,
+) -> (Desk, tempfile::TempDir, RedbStore) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> =
-        Arc::new(RedbStore::open(dir.path().join("bench.redb")).expect("open"));
+    let redb = RedbStore::open(dir.path().join("bench.redb")).expect("open");
+    let store: Arc<dyn Store> = Arc::new(redb.clone());
     let desk = rt.block_on(async {
         let desk = desk(store).await;
         populate(&desk, size).await;
         desk
     });
-    (desk, dir)
+    (desk, dir, redb)
 }
 
 fn create(c: &mut Criterion) {
     let rt = runtime();
-    let (desk, _dir) = redb_desk(&rt, 0);
+    let (desk, _dir, redb) = redb_desk_and_store(&rt, 0);
     let desk = Arc::new(desk);
     let n = Arc::new(AtomicUsize::new(0));
     let mut group = c.benchmark_group("redb/create_ticket");
@@ -46,7 +55,11 @@ fn create(c: &mut Criterion) {
     group.bench_function("one_at_a_time", |b| {
         b.to_async(&rt).iter(|| async {
             let i = n.fetch_add(1, Ordering::Relaxed);
-            black_box(desk.create_ticket(&Actor::System, request(i)).await.expect("create"))
+            black_box(
+                desk.create_ticket(&Actor::System, request(i))
+                    .await
+                    .expect("create"),
+            )
         })
     });
     group.throughput(Throughput::Elements(1600));
@@ -58,7 +71,9 @@ fn create(c: &mut Criterion) {
                 tasks.push(tokio::spawn(async move {
                     for _ in 0..100 {
                         let i = n.fetch_add(1, Ordering::Relaxed);
-                        desk.create_ticket(&Actor::System, request(i)).await.expect("create");
+                        desk.create_ticket(&Actor::System, request(i))
+                            .await
+                            .expect("create");
                     }
                 }));
             }
@@ -67,6 +82,11 @@ fn create(c: &mut Criterion) {
             }
         })
     });
+    let stats = redb.write_stats();
+    eprintln!(
+        "group commit so far: {} jobs in {} transactions",
+        stats.jobs, stats.transactions
+    );
     group.throughput(Throughput::Elements(1000));
     group.bench_function("batch_of_1000", |b| {
         b.to_async(&rt).iter_custom(|iters| {
@@ -136,13 +156,22 @@ fn ticket_ops(c: &mut Criterion) {
     let number: TicketNumber = ticket.number.clone();
     group.bench_function("lookup_by_number", |b| {
         b.to_async(&rt).iter(|| async {
-            black_box(desk.store().ticket_by_number(&number).await.expect("lookup"))
+            black_box(
+                desk.store()
+                    .ticket_by_number(&number)
+                    .await
+                    .expect("lookup"),
+            )
         })
     });
     let message_id = populated_message_id(4_321);
     group.bench_function("lookup_by_message_id", |b| {
         b.to_async(&rt).iter(|| async {
-            let found = desk.store().article_by_message_id(&message_id).await.expect("lookup");
+            let found = desk
+                .store()
+                .article_by_message_id(&message_id)
+                .await
+                .expect("lookup");
             assert!(found.is_some());
             black_box(found)
         })
@@ -165,7 +194,12 @@ async fn rearm(desk: &Desk, ids: &[TicketId], due: chrono::DateTime<chrono::Utc>
     };
     let mut batch = Vec::with_capacity(ids.len());
     for id in ids {
-        let ticket = desk.store().ticket(*id).await.expect("read").expect("exists");
+        let ticket = desk
+            .store()
+            .ticket(*id)
+            .await
+            .expect("read")
+            .expect("exists");
         batch.push(rules::apply(ctx, &ticket, &op).expect("re-arm"));
     }
     for result in desk.store().commit_batch(batch).await.expect("batch") {
@@ -187,7 +221,10 @@ fn queue_view(c: &mut Criterion) {
         group.sample_size(30);
         group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
             b.to_async(&rt).iter(|| async {
-                let page = desk.queue_view(&anna, working_view(25)).await.expect("view");
+                let page = desk
+                    .queue_view(&anna, working_view(25))
+                    .await
+                    .expect("view");
                 assert_eq!(page.tickets.len(), 25);
                 black_box(page)
             })

@@ -41,7 +41,10 @@ fn main() {
         let desk = desk(store).await;
         match mode.as_str() {
             "populate" => {
-                let count: usize = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(1_000_000);
+                let count: usize = args
+                    .get(3)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1_000_000);
                 let start = Instant::now();
                 populate(&desk, count).await;
                 let secs = start.elapsed().as_secs_f64();
@@ -62,11 +65,20 @@ fn main() {
                     after = page.next;
                 }
                 let all = desk
-                    .queue_view(&Actor::System, TicketQuery { limit: 2000, ..TicketQuery::default() })
+                    .queue_view(
+                        &Actor::System,
+                        TicketQuery {
+                            limit: 2000,
+                            ..TicketQuery::default()
+                        },
+                    )
                     .await
                     .expect("view");
                 for t in &all.tickets {
-                    desk.store().ticket_by_number(&t.number).await.expect("lookup");
+                    desk.store()
+                        .ticket_by_number(&t.number)
+                        .await
+                        .expect("lookup");
                 }
                 for i in (0..1_000_000).step_by(997) {
                     desk.store()
@@ -75,7 +87,9 @@ fn main() {
                         .expect("lookup");
                 }
                 for i in 0..500 {
-                    desk.create_ticket(&Actor::System, request(i)).await.expect("create");
+                    desk.create_ticket(&Actor::System, request(i))
+                        .await
+                        .expect("create");
                 }
                 desk.tick(desk.now()).await.expect("tick");
                 println!(
