@@ -1,0 +1,890 @@
+//! # ticketcore-sql
+//!
+//! ticketcore's [`Store`] on SQL databases through sqlx: SQLite, PostgreSQL and MySQL/MariaDB,
+//! chosen at run time by the connection URL. PostgreSQL is how a desk scales out: several
+//! processes, each with its own pool, on one database.
+//!
+//! Tickets, articles and events are JSON documents beside the columns every query path needs,
+//! each with an index: the queue view (archived, queue, state type, priority, age), customers,
+//! companies, due times, numbers, Message-IDs. A commit is one transaction; the version
+//! compare-and-swap is a conditional `UPDATE`; event sequence numbers come from one counter
+//! row locked until commit, so events become visible strictly in sequence order and a reader
+//! following `events_since` never skips one that commits late.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ticketcore::StoreError> {
+//! let store = ticketcore_sql::SqlStore::connect("sqlite:desk.db").await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod db;
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ticketcore::acl::CustomerUser;
+use ticketcore::article::ContentHash;
+use ticketcore::store::{StoredConfig, Unique};
+use ticketcore::{
+    Article, Change, Config, DueKind, Event, PageKey, Receipt, StateType, Store, StoreError,
+    StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
+};
+
+pub use crate::db::Dialect;
+use crate::db::{Db, K, P, Tx, V, is_unique_violation};
+
+/// ticketcore's Store on SQLite, PostgreSQL or MySQL/MariaDB.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Db,
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(value: Option<&V>, what: &str) -> StoreResult<T> {
+    let text = value
+        .and_then(V::t)
+        .ok_or_else(|| StoreError::Backend(format!("{what}: document missing")))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+}
+
+/// An instant as nanoseconds since the epoch (covers 1677–2262; beyond saturates).
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+fn state_index(s: StateType) -> i64 {
+    StateType::ALL.iter().position(|t| *t == s).unwrap_or(0) as i64
+}
+
+fn id_bytes(id: TicketId) -> Vec<u8> {
+    id.0.as_bytes().to_vec()
+}
+
+fn due_column(kind: DueKind) -> &'static str {
+    match kind {
+        DueKind::LockExpiry => "lock_due",
+        DueKind::Pending => "pending_due",
+        DueKind::Escalation => "escalation_due",
+    }
+}
+
+const TICKET_COLUMNS: &str = "id, number, version, queue, state_type, archived, urgency, created, \
+     locked, owner, customer, company, lock_due, pending_due, escalation_due, doc";
+
+/// The column values of a ticket row, in [`TICKET_COLUMNS`] order.
+fn ticket_params(t: &Ticket) -> StoreResult<Vec<P>> {
+    let key = PageKey::of(t);
+    Ok(vec![
+        P::B(id_bytes(t.id)),
+        P::T(t.number.to_string()),
+        P::I(t.version as i64),
+        P::T(t.queue.clone()),
+        P::I(state_index(t.state_type)),
+        P::I(i64::from(t.archived)),
+        P::I(i64::from(key.rank)),
+        P::I(nanos(key.created)),
+        P::I(i64::from(t.lock.holder().is_some())),
+        P::ot(t.owner.as_deref()),
+        P::ot(t.customer.as_deref()),
+        P::ot(t.customer_company.as_deref()),
+        P::oi(t.due(DueKind::LockExpiry).map(nanos)),
+        P::oi(t.due(DueKind::Pending).map(nanos)),
+        P::oi(t.due(DueKind::Escalation).map(nanos)),
+        P::T(encode(t)?),
+    ])
+}
+
+impl SqlStore {
+    /// Connects by URL — `sqlite:PATH`, `postgres://…`, `mysql://…` (also MariaDB) — and
+    /// applies the embedded migrations.
+    pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+        let backend = |e: sqlx::Error| StoreError::Backend(format!("connecting to {url}: {e}"));
+        let db = if url.starts_with("sqlite:") {
+            #[cfg(feature = "sqlite")]
+            {
+                use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(backend)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(false)
+                    .busy_timeout(std::time::Duration::from_secs(30));
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await
+                    .map_err(backend)?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migrating {url}: {e}")))?;
+                Db::Sqlite(pool)
+            }
+            #[cfg(not(feature = "sqlite"))]
+            return Err(StoreError::Backend(
+                "built without the sqlite feature".into(),
+            ));
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await
+                    .map_err(backend)?;
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migrating {url}: {e}")))?;
+                Db::Postgres(pool)
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::Backend(
+                "built without the postgres feature".into(),
+            ));
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            #[cfg(feature = "mysql")]
+            {
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                let pool = sqlx::pool::PoolOptions::new()
+                    .max_connections(16)
+                    .connect(&url)
+                    .await
+                    .map_err(backend)?;
+                sqlx::migrate!("./migrations/mysql")
+                    .run(&pool)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migrating {url}: {e}")))?;
+                Db::MySql(pool)
+            }
+            #[cfg(not(feature = "mysql"))]
+            return Err(StoreError::Backend(
+                "built without the mysql feature".into(),
+            ));
+        } else {
+            return Err(StoreError::Backend(format!(
+                "unsupported database URL {url:?}: use sqlite:PATH, postgres://… or mysql://…"
+            )));
+        };
+        Ok(SqlStore { db })
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    fn upsert(&self, table: &str, key: &str, columns: &[&str]) -> String {
+        let all: Vec<&str> = std::iter::once(key)
+            .chain(columns.iter().copied())
+            .collect();
+        let marks = vec!["?"; all.len()].join(", ");
+        let head = format!("INSERT INTO {table} ({}) VALUES ({marks})", all.join(", "));
+        match self.dialect() {
+            Dialect::MySql => format!(
+                "{head} ON DUPLICATE KEY UPDATE {}",
+                columns
+                    .iter()
+                    .map(|c| format!("{c} = VALUES({c})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => format!(
+                "{head} ON CONFLICT ({key}) DO UPDATE SET {}",
+                columns
+                    .iter()
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    fn insert_ignore(&self, table: &str, columns: &[&str]) -> String {
+        let marks = vec!["?"; columns.len()].join(", ");
+        match self.dialect() {
+            Dialect::MySql => format!(
+                "INSERT IGNORE INTO {table} ({}) VALUES ({marks})",
+                columns.join(", ")
+            ),
+            _ => format!(
+                "INSERT INTO {table} ({}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                columns.join(", ")
+            ),
+        }
+    }
+
+    /// `FOR UPDATE` where the dialect has row locks (SQLite locks the database instead).
+    fn for_update(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => "",
+            _ => " FOR UPDATE",
+        }
+    }
+
+    async fn counter_add(&self, tx: &mut Tx, name: &str, count: u64) -> StoreResult<u64> {
+        let sql = match self.dialect() {
+            Dialect::MySql => {
+                "INSERT INTO counters (name, value) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
+            }
+            _ => {
+                "INSERT INTO counters (name, value) VALUES (?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
+            }
+        };
+        tx.exec(sql, &[P::T(name.into()), P::I(count as i64)])
+            .await?;
+        let rows = tx
+            .rows(
+                "SELECT value FROM counters WHERE name = ?",
+                &[P::T(name.into())],
+                &[K::I],
+            )
+            .await?;
+        let value = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(V::i)
+            .ok_or_else(|| StoreError::Backend(format!("counter {name} vanished")))?;
+        Ok(value as u64)
+    }
+
+    async fn ticket_row(&self, tx: &mut Tx, id: TicketId) -> StoreResult<Option<(u64, String)>> {
+        // No row lock: the conditional UPDATE is the compare-and-swap, and locking a missing
+        // row would take gap locks that deadlock concurrent creations on MariaDB.
+        let rows = tx
+            .rows(
+                "SELECT version, number FROM tickets WHERE id = ?",
+                &[P::B(id_bytes(id))],
+                &[K::I, K::T],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| Some((r.first()?.i()? as u64, r.get(1)?.t()?.to_string()))))
+    }
+
+    /// Writes one change inside `tx`; returns its events (without sequence numbers).
+    async fn write_change(&self, tx: &mut Tx, change: &Change) -> StoreResult<Vec<Event>> {
+        let mut events = Vec::new();
+        for w in &change.writes {
+            let t = &w.ticket;
+            let stored = self.ticket_row(tx, t.id).await?;
+            match (w.expected_version, stored) {
+                (None, Some(_)) => return Err(StoreError::Duplicate(Unique::TicketId(t.id))),
+                (None, None) => {
+                    let taken = tx
+                        .rows(
+                            "SELECT version FROM tickets WHERE number = ?",
+                            &[P::T(t.number.to_string())],
+                            &[K::I],
+                        )
+                        .await?;
+                    if !taken.is_empty() {
+                        return Err(StoreError::Duplicate(Unique::TicketNumber(
+                            t.number.clone(),
+                        )));
+                    }
+                    let marks = vec!["?"; 16].join(", ");
+                    let sql = format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({marks})");
+                    tx.exec(&sql, &ticket_params(t)?).await.map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Duplicate(Unique::TicketNumber(t.number.clone()))
+                        } else {
+                            e
+                        }
+                    })?;
+                }
+                (Some(_), None) => {
+                    return Err(StoreError::NotFound(format!("ticket {}", t.id)));
+                }
+                (Some(v), Some((version, number))) => {
+                    if version != v {
+                        return Err(StoreError::Conflict(format!("ticket {number}")));
+                    }
+                    if number != t.number.as_str() {
+                        return Err(StoreError::Backend(format!(
+                            "ticket {number} would change its number"
+                        )));
+                    }
+                    let sets = TICKET_COLUMNS
+                        .split(", ")
+                        .skip(2)
+                        .map(|c| format!("{c} = ?"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = format!("UPDATE tickets SET {sets} WHERE id = ? AND version = ?");
+                    let mut params = ticket_params(t)?.split_off(2);
+                    params.push(P::B(id_bytes(t.id)));
+                    params.push(P::I(v as i64));
+                    if tx.exec(&sql, &params).await? != 1 {
+                        return Err(StoreError::Conflict(format!("ticket {number}")));
+                    }
+                }
+            }
+            let queue = self.insert_ignore("ticket_queues", &["queue"]);
+            tx.exec(&queue, &[P::T(t.queue.clone())]).await?;
+            if !w.articles.is_empty() {
+                let rows = tx
+                    .rows(
+                        "SELECT COALESCE(MAX(position), -1) FROM articles WHERE ticket = ?",
+                        &[P::B(id_bytes(t.id))],
+                        &[K::I],
+                    )
+                    .await?;
+                let mut position = rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(V::i)
+                    .unwrap_or(-1);
+                for a in &w.articles {
+                    position += 1;
+                    if let Some(mid) = &a.message_id {
+                        let taken = tx
+                            .rows(
+                                "SELECT position FROM articles WHERE message_id = ?",
+                                &[P::T(mid.clone())],
+                                &[K::I],
+                            )
+                            .await?;
+                        if !taken.is_empty() {
+                            return Err(StoreError::Duplicate(Unique::MessageId(mid.clone())));
+                        }
+                    }
+                    tx.exec(
+                        "INSERT INTO articles (ticket, position, message_id, doc) VALUES (?, ?, ?, ?)",
+                        &[
+                            P::B(id_bytes(t.id)),
+                            P::I(position),
+                            P::ot(a.message_id.as_deref()),
+                            P::T(encode(a)?),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| match (&a.message_id, is_unique_violation(&e)) {
+                        (Some(mid), true) => StoreError::Duplicate(Unique::MessageId(mid.clone())),
+                        _ => e,
+                    })?;
+                }
+            }
+            let blob = self.insert_ignore("blobs", &["hash", "data"]);
+            for b in &w.blobs {
+                tx.exec(&blob, &[P::T(b.hash.0.clone()), P::B(b.data.clone())])
+                    .await?;
+            }
+            events.extend(w.events.iter().cloned());
+        }
+        Ok(events)
+    }
+
+    /// Commits changes in one transaction, each isolated by a savepoint; events get their
+    /// sequence numbers last, from the locked counter row, so the lock is held only for the
+    /// event inserts and the commit.
+    async fn commit_changes(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        let mut tx = self.db.begin().await?;
+        let mut outcomes: Vec<StoreResult<Vec<Event>>> = Vec::with_capacity(changes.len());
+        for change in &changes {
+            tx.exec("SAVEPOINT tc_change", &[]).await?;
+            match self.write_change(&mut tx, change).await {
+                Ok(events) => {
+                    tx.exec("RELEASE SAVEPOINT tc_change", &[]).await?;
+                    outcomes.push(Ok(events));
+                }
+                Err(e) if db::is_transaction_lost(&e) => {
+                    // The database chose this transaction as a deadlock victim: nothing of it
+                    // stands. Every change is a conflict; callers recompute and retry.
+                    tracing::debug!("transaction lost: {e}");
+                    return Ok(changes
+                        .iter()
+                        .map(|_| Err(StoreError::Conflict("concurrent transaction".into())))
+                        .collect());
+                }
+                Err(e) => {
+                    tx.exec("ROLLBACK TO SAVEPOINT tc_change", &[]).await?;
+                    tx.exec("RELEASE SAVEPOINT tc_change", &[]).await?;
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        let total: usize = outcomes.iter().flatten().map(Vec::len).sum();
+        let mut seq = if total > 0 {
+            self.counter_add(&mut tx, "event_seq", total as u64).await? - total as u64
+        } else {
+            0
+        };
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut rows: Vec<P> = Vec::new();
+        for outcome in outcomes {
+            results.push(outcome.map(|events| {
+                Receipt {
+                    events: events
+                        .into_iter()
+                        .map(|mut e| {
+                            seq += 1;
+                            e.seq = seq;
+                            e
+                        })
+                        .collect(),
+                }
+            }));
+        }
+        for receipt in results.iter().flatten() {
+            for e in &receipt.events {
+                rows.extend([
+                    P::I(e.seq as i64),
+                    P::B(id_bytes(e.ticket)),
+                    P::T(encode(e)?),
+                ]);
+            }
+        }
+        for chunk in rows.chunks(3 * 500) {
+            let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
+            let sql = format!("INSERT INTO events (seq, ticket, doc) VALUES {marks}");
+            tx.exec(&sql, chunk).await?;
+        }
+        if total > 0 && self.dialect() == Dialect::Postgres {
+            tx.exec(
+                "SELECT pg_notify('ticketcore_events', ?)",
+                &[P::T(seq.to_string())],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn tickets_where(&self, sql: &str, params: &[P]) -> StoreResult<Vec<Ticket>> {
+        self.db
+            .rows(sql, params, &[K::T])
+            .await?
+            .iter()
+            .map(|r| decode(r.first(), "ticket"))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        let version = self
+            .db
+            .rows(
+                "SELECT value FROM counters WHERE name = 'config_version'",
+                &[],
+                &[K::I],
+            )
+            .await?
+            .first()
+            .and_then(|r| r.first()?.i());
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let rows = self
+            .db
+            .rows("SELECT value FROM meta WHERE name = 'config'", &[], &[K::B])
+            .await?;
+        let bytes = rows
+            .first()
+            .and_then(|r| r.first()?.b())
+            .ok_or_else(|| StoreError::Backend("configuration version without document".into()))?;
+        let config = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Backend(format!("corrupt configuration: {e}")))?;
+        Ok(Some(StoredConfig {
+            version: version as u64,
+            config,
+        }))
+    }
+
+    async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
+        let json = encode(config)?.into_bytes();
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT value FROM counters WHERE name = 'config_version'{}",
+            self.for_update()
+        );
+        let current = tx
+            .rows(&sql, &[], &[K::I])
+            .await?
+            .first()
+            .and_then(|r| r.first()?.i())
+            .unwrap_or(0) as u64;
+        if current != expected {
+            return Err(StoreError::Conflict("configuration".into()));
+        }
+        let upsert_counter = self.upsert("counters", "name", &["value"]);
+        tx.exec(
+            &upsert_counter,
+            &[P::T("config_version".into()), P::I(current as i64 + 1)],
+        )
+        .await?;
+        let upsert_meta = self.upsert("meta", "name", &["value"]);
+        tx.exec(&upsert_meta, &[P::T("config".into()), P::B(json)])
+            .await?;
+        tx.commit().await?;
+        Ok(current + 1)
+    }
+
+    async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()> {
+        let email = customer.email.to_lowercase();
+        let mut tx = self.db.begin().await?;
+        let owner = tx
+            .rows(
+                "SELECT login FROM customers WHERE email = ?",
+                &[P::T(email.clone())],
+                &[K::T],
+            )
+            .await?;
+        if let Some(other) = owner.first().and_then(|r| r.first()?.t())
+            && other != customer.login
+        {
+            return Err(StoreError::Backend(format!(
+                "customer email {email} already belongs to {other}"
+            )));
+        }
+        let upsert = self.upsert("customers", "login", &["email", "doc"]);
+        tx.exec(
+            &upsert,
+            &[
+                P::T(customer.login.clone()),
+                P::T(email),
+                P::T(encode(customer)?),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT doc FROM customers WHERE login = ?",
+                &[P::T(login.into())],
+                &[K::T],
+            )
+            .await?;
+        rows.first()
+            .map(|r| decode(r.first(), "customer"))
+            .transpose()
+    }
+
+    async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT doc FROM customers WHERE email = ?",
+                &[P::T(email.to_lowercase())],
+                &[K::T],
+            )
+            .await?;
+        rows.first()
+            .map(|r| decode(r.first(), "customer"))
+            .transpose()
+    }
+
+    async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64> {
+        let mut tx = self.db.begin().await?;
+        let last = self.counter_add(&mut tx, key, count).await?;
+        tx.commit().await?;
+        Ok(last - count + 1)
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        Ok(self
+            .tickets_where(
+                "SELECT doc FROM tickets WHERE id = ?",
+                &[P::B(id_bytes(id))],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
+        Ok(self
+            .tickets_where(
+                "SELECT doc FROM tickets WHERE number = ?",
+                &[P::T(number.to_string())],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT doc FROM articles WHERE message_id = ?",
+                &[P::T(message_id.into())],
+                &[K::T],
+            )
+            .await?;
+        rows.first()
+            .map(|r| decode(r.first(), "article"))
+            .transpose()
+    }
+
+    async fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
+        self.db
+            .rows(
+                "SELECT doc FROM articles WHERE ticket = ? ORDER BY position",
+                &[P::B(id_bytes(ticket))],
+                &[K::T],
+            )
+            .await?
+            .iter()
+            .map(|r| decode(r.first(), "article"))
+            .collect()
+    }
+
+    async fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT data FROM blobs WHERE hash = ?",
+                &[P::T(hash.0.clone())],
+                &[K::B],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first()?.b())
+            .map(<[u8]>::to_vec))
+    }
+
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
+        self.db
+            .rows(
+                "SELECT doc FROM events WHERE ticket = ? ORDER BY seq",
+                &[P::B(id_bytes(ticket))],
+                &[K::T],
+            )
+            .await?
+            .iter()
+            .map(|r| decode(r.first(), "event"))
+            .collect()
+    }
+
+    async fn query(&self, q: &TicketQuery) -> StoreResult<TicketPage> {
+        let take = q.limit.saturating_add(1);
+        // Filters every branch shares, then one index range per branch.
+        let mut common = String::new();
+        let mut common_params = Vec::new();
+        if let Some(after) = &q.after {
+            common.push_str(
+                " AND (urgency > ? OR (urgency = ? AND (created > ? OR (created = ? AND id > ?))))",
+            );
+            let (rank, created) = (i64::from(after.rank), nanos(after.created));
+            common_params.extend([
+                P::I(rank),
+                P::I(rank),
+                P::I(created),
+                P::I(created),
+                P::B(id_bytes(after.id)),
+            ]);
+        }
+        if let Some(locked) = q.locked {
+            common.push_str(" AND locked = ?");
+            common_params.push(P::I(i64::from(locked)));
+        }
+        if let Some(owner) = &q.owner {
+            common.push_str(" AND owner = ?");
+            common_params.push(P::T(owner.clone()));
+        }
+        let mut branches: Vec<(String, Vec<P>)> = Vec::new();
+        let archived: Vec<bool> = q.archived.map_or(vec![false, true], |a| vec![a]);
+        match &q.customer {
+            Some(scope) => {
+                let mut extra = String::new();
+                let mut extra_params = Vec::new();
+                if let Some(a) = q.archived {
+                    extra.push_str(" AND archived = ?");
+                    extra_params.push(P::I(i64::from(a)));
+                }
+                if let Some(queues) = &q.queues {
+                    extra.push_str(&format!(
+                        " AND queue IN ({})",
+                        vec!["?"; queues.len().max(1)].join(", ")
+                    ));
+                    extra_params.extend(queues.iter().map(|s| P::T(s.clone())));
+                    if queues.is_empty() {
+                        extra_params.push(P::NoT);
+                    }
+                }
+                if let Some(types) = &q.state_types {
+                    extra.push_str(&format!(
+                        " AND state_type IN ({})",
+                        vec!["?"; types.len().max(1)].join(", ")
+                    ));
+                    extra_params.extend(types.iter().map(|s| P::I(state_index(*s))));
+                    if types.is_empty() {
+                        extra_params.push(P::NoI);
+                    }
+                }
+                // Own tickets, and the company's other tickets: disjoint, so the outer LIMIT
+                // never counts a ticket twice.
+                let mut own = vec![P::T(scope.login.clone())];
+                own.extend(common_params.iter().cloned());
+                own.extend(extra_params.iter().cloned());
+                branches.push((format!("customer = ?{common}{extra}"), own));
+                if let Some(company) = &scope.company {
+                    let mut theirs = vec![P::T(company.clone()), P::T(scope.login.clone())];
+                    theirs.extend(common_params.iter().cloned());
+                    theirs.extend(extra_params.iter().cloned());
+                    branches.push((
+                        format!(
+                            "company = ? AND (customer IS NULL OR customer <> ?){common}{extra}"
+                        ),
+                        theirs,
+                    ));
+                }
+            }
+            None => {
+                let queues: Vec<String> = match &q.queues {
+                    Some(queues) => queues.iter().cloned().collect(),
+                    None => self
+                        .db
+                        .rows("SELECT queue FROM ticket_queues", &[], &[K::T])
+                        .await?
+                        .iter()
+                        .filter_map(|r| r.first()?.t().map(String::from))
+                        .collect(),
+                };
+                let types: BTreeSet<StateType> = q
+                    .state_types
+                    .clone()
+                    .unwrap_or_else(|| StateType::ALL.into_iter().collect());
+                for a in &archived {
+                    for queue in &queues {
+                        for state in &types {
+                            let mut params = vec![
+                                P::I(i64::from(*a)),
+                                P::T(queue.clone()),
+                                P::I(state_index(*state)),
+                            ];
+                            params.extend(common_params.iter().cloned());
+                            branches.push((
+                                format!("archived = ? AND queue = ? AND state_type = ?{common}"),
+                                params,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if branches.is_empty() {
+            return Ok(TicketPage::default());
+        }
+        let mut sql = String::from("SELECT doc FROM (");
+        let mut params = Vec::new();
+        for (i, (filter, p)) in branches.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str(&format!(
+                "SELECT * FROM (SELECT doc, urgency, created, id FROM tickets WHERE {filter} \
+                 ORDER BY urgency, created, id LIMIT {take}) b{i}"
+            ));
+            params.extend(p);
+        }
+        sql.push_str(&format!(") u ORDER BY urgency, created, id LIMIT {take}"));
+        let mut tickets = self.tickets_where(&sql, &params).await?;
+        let more = tickets.len() > q.limit;
+        tickets.truncate(q.limit);
+        Ok(TicketPage {
+            next: if more {
+                tickets.last().map(PageKey::of)
+            } else {
+                None
+            },
+            tickets,
+        })
+    }
+
+    async fn due(
+        &self,
+        kind: DueKind,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Ticket>> {
+        let column = due_column(kind);
+        let sql = format!(
+            "SELECT doc FROM tickets WHERE {column} <= ? ORDER BY {column}, id LIMIT {limit}"
+        );
+        self.tickets_where(&sql, &[P::I(nanos(until))]).await
+    }
+
+    async fn next_due(&self, kind: DueKind) -> StoreResult<Option<DateTime<Utc>>> {
+        let column = due_column(kind);
+        let sql = format!("SELECT MIN({column}) FROM tickets");
+        let rows = self.db.rows(&sql, &[], &[K::I]).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first()?.i())
+            .map(DateTime::from_timestamp_nanos))
+    }
+
+    async fn commit(&self, change: Change) -> StoreResult<Receipt> {
+        let mut results = self.commit_changes(vec![change]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Backend("empty commit result".into())))
+    }
+
+    async fn commit_batch(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        self.commit_changes(changes).await
+    }
+
+    async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = limit.min(i64::MAX as usize);
+        let sql = format!("SELECT doc FROM events WHERE seq > ? ORDER BY seq LIMIT {limit}");
+        self.db
+            .rows(&sql, &[P::I(after)], &[K::T])
+            .await?
+            .iter()
+            .map(|r| decode(r.first(), "event"))
+            .collect()
+    }
+
+    async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
+        Ok(self
+            .db
+            .rows(
+                "SELECT position FROM cursors WHERE consumer = ?",
+                &[P::T(consumer.into())],
+                &[K::I],
+            )
+            .await?
+            .first()
+            .and_then(|r| r.first()?.i())
+            .unwrap_or(0) as u64)
+    }
+
+    async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
+        let upsert = self.upsert("cursors", "consumer", &["position"]);
+        self.db
+            .exec(
+                &upsert,
+                &[
+                    P::T(consumer.into()),
+                    P::I(position.min(i64::MAX as u64) as i64),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}

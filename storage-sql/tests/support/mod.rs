@@ -1,0 +1,110 @@
+//! Fresh, isolated databases for tests: a temporary SQLite file, a new PostgreSQL schema, a new
+//! MariaDB database. Schemas and databases of earlier test processes are dropped on the way.
+#![allow(dead_code, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection, Row};
+use ticketcore_sql::SqlStore;
+
+pub const POSTGRES: &str = "TICKETCORE_TEST_POSTGRES_URL";
+pub const MYSQL: &str = "TICKETCORE_TEST_MYSQL_URL";
+const PREFIX: &str = "tc_test_";
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn fresh_name() -> String {
+    format!(
+        "{PREFIX}{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Why the suite for `var` is skipped, if it is.
+pub fn unavailable(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => None,
+        _ => Some(format!(
+            "{var} is not set (scripts/test-databases.sh starts the servers and prints it)"
+        )),
+    }
+}
+
+/// Whether a leftover schema/database belongs to a process that has ended.
+fn stale(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+}
+
+pub async fn sqlite() -> SqlStore {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let url = format!("sqlite:{}", dir.join("desk.db").display());
+    SqlStore::connect(&url).await.expect("sqlite")
+}
+
+const LIST: &str = "SELECT CAST(schema_name AS CHAR(255)) FROM information_schema.schemata \
+     WHERE schema_name LIKE 'tc\\_test\\_%'";
+
+pub async fn postgres() -> Option<SqlStore> {
+    let url = std::env::var(POSTGRES).ok()?;
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    let leftovers: Vec<String> = sqlx::query(LIST)
+        .fetch_all(&mut admin)
+        .await
+        .expect("list schemas")
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    for schema in leftovers.into_iter().filter(|s| stale(s)) {
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+    let schema = fresh_name();
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some(SqlStore::connect(&url).await.expect("connect with schema"))
+}
+
+pub async fn mysql() -> Option<SqlStore> {
+    let url = std::env::var(MYSQL).ok()?;
+    let mut admin = sqlx::MySqlConnection::connect(&url)
+        .await
+        .expect("connect to MariaDB");
+    let leftovers: Vec<String> = sqlx::query(LIST)
+        .fetch_all(&mut admin)
+        .await
+        .expect("list databases")
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    for db in leftovers.into_iter().filter(|s| stale(s)) {
+        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+            .execute(&mut admin)
+            .await;
+    }
+    let db = fresh_name();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+    Some(
+        SqlStore::connect(&format!("{base}/{db}"))
+            .await
+            .expect("connect to database"),
+    )
+}
