@@ -860,6 +860,37 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        #[cfg(feature = "postgres")]
+        if let Db::Postgres(pool) = &self.db {
+            // Listen first, then look: a commit between the two still wakes us.
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                .await
+                .map_err(db::sql_err)?;
+            listener
+                .listen("ticketcore_events")
+                .await
+                .map_err(db::sql_err)?;
+            if !self.events_since(after, 1).await?.is_empty() {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout_at(deadline, listener.recv()).await;
+            return Ok(());
+        }
+        // Without notifications: poll, backing off up to a second.
+        let mut pause = std::time::Duration::from_millis(10);
+        while self.events_since(after, 1).await?.is_empty() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
+        Ok(())
+    }
+
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
         Ok(self
             .db

@@ -241,6 +241,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Up to `limit` events with `seq > after`, in sequence order.
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+    /// Waits until an event after `after` may exist, or `timeout` has passed. Backends that can
+    /// be woken (PostgreSQL's LISTEN/NOTIFY) return as soon as one commits, in any process;
+    /// the default returns at once, leaving the caller to poll.
+    async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
+        let _ = (after, timeout);
+        Ok(())
+    }
     /// A consumer's saved cursor (0 when new).
     async fn cursor(&self, consumer: &str) -> StoreResult<u64>;
     /// Saves a consumer's cursor.

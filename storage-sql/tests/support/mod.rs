@@ -51,6 +51,12 @@ const LIST: &str = "SELECT CAST(schema_name AS CHAR(255)) FROM information_schem
      WHERE schema_name LIKE 'tc\\_test\\_%'";
 
 pub async fn postgres() -> Option<SqlStore> {
+    let url = postgres_url().await?;
+    Some(SqlStore::connect(&url).await.expect("connect with schema"))
+}
+
+/// A URL for a fresh PostgreSQL schema (connect to it as often as you like).
+pub async fn postgres_url() -> Option<String> {
     let url = std::env::var(POSTGRES).ok()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await
@@ -75,11 +81,16 @@ pub async fn postgres() -> Option<SqlStore> {
         .await
         .expect("create schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    Some(SqlStore::connect(&url).await.expect("connect with schema"))
+    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 pub async fn mysql() -> Option<SqlStore> {
+    let url = mysql_url().await?;
+    Some(SqlStore::connect(&url).await.expect("connect to database"))
+}
+
+/// A URL for a fresh MariaDB database (connect to it as often as you like).
+pub async fn mysql_url() -> Option<String> {
     let url = std::env::var(MYSQL).ok()?;
     let mut admin = sqlx::MySqlConnection::connect(&url)
         .await
@@ -102,9 +113,5 @@ pub async fn mysql() -> Option<SqlStore> {
         .await
         .expect("create database");
     let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-    Some(
-        SqlStore::connect(&format!("{base}/{db}"))
-            .await
-            .expect("connect to database"),
-    )
+    Some(format!("{base}/{db}"))
 }
