@@ -156,27 +156,13 @@ async fn contention(url: Option<String>, name: &str) {
     let articles = store_a.articles(busy).await.unwrap();
     assert_eq!(articles.len(), 1 + 32, "every note landed");
     let history = store_a.history(busy).await.unwrap();
-    let commits = history
-        .iter()
-        .skip(2)
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::AddNote { .. }
-                    | EventKind::StateUpdate { .. }
-                    | EventKind::SetPendingTime { .. }
-            )
-        })
-        .map(|e| e.seq)
-        .collect::<BTreeSet<_>>();
-    assert!(!commits.is_empty());
     let version = store_b.ticket(busy).await.unwrap().unwrap().version;
     let notes = history
         .iter()
         .filter(|e| matches!(e.kind, EventKind::AddNote { .. }))
         .count();
     assert_eq!(notes, 32);
-    assert!(version >= 1 + 32, "version {version} after 32 notes");
+    assert!(version > 32, "version {version} after 32 notes");
 
     // Both instances tick at once: every due ticket is closed exactly once.
     let due = a.now() + chrono::Duration::hours(1);
