@@ -4,6 +4,8 @@
 
 #![allow(clippy::expect_used)] // benchmark set-up: failing loudly is the point
 
+pub mod backend;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
