@@ -43,6 +43,15 @@ impl P {
         v.map_or(P::NoI, P::I)
     }
 
+    /// Roughly how many bytes the value takes on the wire.
+    pub fn size(&self) -> usize {
+        match self {
+            P::T(s) => s.len(),
+            P::B(b) => b.len(),
+            _ => 8,
+        }
+    }
+
     /// An optional text.
     pub fn ot(v: Option<&str>) -> P {
         v.map_or(P::NoT, |s| P::T(s.to_string()))
@@ -357,6 +366,18 @@ impl Tx {
     /// Runs a statement inside the transaction.
     pub async fn exec(&mut self, sql: &str, params: &[P]) -> StoreResult<u64> {
         each_driver!(self, tx => &mut **tx, sql, params, exec_body)
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite(tx) => tx.rollback().await.map_err(sql_err),
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(tx) => tx.rollback().await.map_err(sql_err),
+            #[cfg(feature = "mysql")]
+            Tx::MySql(tx) => tx.rollback().await.map_err(sql_err),
+        }
     }
 
     /// Commits.

@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod db;
 
 use std::collections::BTreeSet;
@@ -35,8 +36,33 @@ use ticketcore::{
     StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 
+use crate::batch::{Keys, Known};
 pub use crate::db::Dialect;
 use crate::db::{Db, K, P, Tx, V, is_unique_violation};
+
+/// Parameters per statement: under SQLite's 32,766, PostgreSQL's and MySQL's 65,535.
+const MAX_PARAMS: usize = 30_000;
+/// Bytes of parameter data per statement: well under MariaDB's default 16 MiB packet (a
+/// single larger row still goes alone).
+const MAX_BYTES: usize = 4 << 20;
+
+/// How writing a batch ended.
+enum Written {
+    /// Each change's events, or why it was refused.
+    Done(Vec<StoreResult<Vec<Event>>>),
+    /// Another transaction changed a row between this one's reads and writes: nothing of the
+    /// transaction may stand. The error is what a change alone gets for it.
+    Raced(StoreError),
+}
+
+/// A failed write is a lost race when a unique index refused it; anything else fails.
+fn raced(e: StoreError, lost: impl FnOnce() -> StoreError) -> StoreResult<Written> {
+    if is_unique_violation(&e) {
+        Ok(Written::Raced(lost()))
+    } else {
+        Err(e)
+    }
+}
 
 /// ticketcore's Store on SQLite, PostgreSQL or MySQL/MariaDB.
 #[derive(Debug, Clone)]
@@ -213,18 +239,49 @@ impl SqlStore {
         }
     }
 
-    fn insert_ignore(&self, table: &str, columns: &[&str]) -> String {
-        let marks = vec!["?"; columns.len()].join(", ");
-        match self.dialect() {
-            Dialect::MySql => format!(
-                "INSERT IGNORE INTO {table} ({}) VALUES ({marks})",
-                columns.join(", ")
-            ),
-            _ => format!(
-                "INSERT INTO {table} ({}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-                columns.join(", ")
-            ),
+    /// An `INSERT` of `rows` rows; with `ignore`, rows whose key exists are skipped.
+    fn insert_sql(&self, table: &str, columns: &[&str], rows: usize, ignore: bool) -> String {
+        let row = format!("({})", vec!["?"; columns.len()].join(", "));
+        let values = vec![row.as_str(); rows].join(", ");
+        let columns = columns.join(", ");
+        match (ignore, self.dialect()) {
+            (false, _) => format!("INSERT INTO {table} ({columns}) VALUES {values}"),
+            (true, Dialect::MySql) => {
+                format!("INSERT IGNORE INTO {table} ({columns}) VALUES {values}")
+            }
+            (true, _) => {
+                format!("INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING")
+            }
         }
+    }
+
+    /// Inserts rows with as few multi-row statements as the databases' parameter and packet
+    /// limits allow (one per table for a batch of a thousand tickets).
+    async fn insert_rows(
+        &self,
+        tx: &mut Tx,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<P>>,
+        ignore: bool,
+    ) -> StoreResult<()> {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let (mut params, mut count, mut bytes) = (Vec::new(), 0, 0);
+            while let Some(row) = rows.peek() {
+                let size: usize = row.iter().map(P::size).sum();
+                let fits = (count + 1) * columns.len() <= MAX_PARAMS && bytes + size <= MAX_BYTES;
+                if count > 0 && !fits {
+                    break;
+                }
+                params.extend(rows.next().into_iter().flatten());
+                count += 1;
+                bytes += size;
+            }
+            tx.exec(&self.insert_sql(table, columns, count, ignore), &params)
+                .await?;
+        }
+        Ok(())
     }
 
     /// `FOR UPDATE` where the dialect has row locks (SQLite locks the database instead).
@@ -263,174 +320,221 @@ impl SqlStore {
         Ok(value as u64)
     }
 
-    async fn ticket_row(&self, tx: &mut Tx, id: TicketId) -> StoreResult<Option<(u64, String)>> {
-        // No row lock: the conditional UPDATE is the compare-and-swap, and locking a missing
-        // row would take gap locks that deadlock concurrent creations on MariaDB.
-        let rows = tx
-            .rows(
-                "SELECT version, number FROM tickets WHERE id = ?",
-                &[P::B(id_bytes(id))],
-                &[K::I, K::T],
-            )
-            .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| Some((r.first()?.i()? as u64, r.get(1)?.t()?.to_string()))))
-    }
-
-    /// Writes one change inside `tx`; returns its events (without sequence numbers).
-    async fn write_change(&self, tx: &mut Tx, change: &Change) -> StoreResult<Vec<Event>> {
-        let mut events = Vec::new();
-        for w in &change.writes {
-            let t = &w.ticket;
-            let stored = self.ticket_row(tx, t.id).await?;
-            match (w.expected_version, stored) {
-                (None, Some(_)) => return Err(StoreError::Duplicate(Unique::TicketId(t.id))),
-                (None, None) => {
-                    let taken = tx
-                        .rows(
-                            "SELECT version FROM tickets WHERE number = ?",
-                            &[P::T(t.number.to_string())],
-                            &[K::I],
-                        )
-                        .await?;
-                    if !taken.is_empty() {
-                        return Err(StoreError::Duplicate(Unique::TicketNumber(
-                            t.number.clone(),
-                        )));
-                    }
-                    let marks = vec!["?"; 16].join(", ");
-                    let sql = format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ({marks})");
-                    tx.exec(&sql, &ticket_params(t)?).await.map_err(|e| {
-                        if is_unique_violation(&e) {
-                            StoreError::Duplicate(Unique::TicketNumber(t.number.clone()))
-                        } else {
-                            e
-                        }
-                    })?;
-                }
-                (Some(_), None) => {
-                    return Err(StoreError::NotFound(format!("ticket {}", t.id)));
-                }
-                (Some(v), Some((version, number))) => {
-                    if version != v {
-                        return Err(StoreError::Conflict(format!("ticket {number}")));
-                    }
-                    if number != t.number.as_str() {
-                        return Err(StoreError::Backend(format!(
-                            "ticket {number} would change its number"
-                        )));
-                    }
-                    let sets = TICKET_COLUMNS
-                        .split(", ")
-                        .skip(2)
-                        .map(|c| format!("{c} = ?"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let sql = format!("UPDATE tickets SET {sets} WHERE id = ? AND version = ?");
-                    let mut params = ticket_params(t)?.split_off(2);
-                    params.push(P::B(id_bytes(t.id)));
-                    params.push(P::I(v as i64));
-                    if tx.exec(&sql, &params).await? != 1 {
-                        return Err(StoreError::Conflict(format!("ticket {number}")));
-                    }
-                }
-            }
-            let queue = self.insert_ignore("ticket_queues", &["queue"]);
-            tx.exec(&queue, &[P::T(t.queue.clone())]).await?;
-            if !w.articles.is_empty() {
-                let rows = tx
-                    .rows(
-                        "SELECT COALESCE(MAX(position), -1) FROM articles WHERE ticket = ?",
-                        &[P::B(id_bytes(t.id))],
-                        &[K::I],
-                    )
-                    .await?;
-                let mut position = rows
-                    .first()
-                    .and_then(|r| r.first())
-                    .and_then(V::i)
-                    .unwrap_or(-1);
-                for a in &w.articles {
-                    position += 1;
-                    if let Some(mid) = &a.message_id {
-                        let taken = tx
-                            .rows(
-                                "SELECT position FROM articles WHERE message_id = ?",
-                                &[P::T(mid.clone())],
-                                &[K::I],
-                            )
-                            .await?;
-                        if !taken.is_empty() {
-                            return Err(StoreError::Duplicate(Unique::MessageId(mid.clone())));
-                        }
-                    }
-                    tx.exec(
-                        "INSERT INTO articles (ticket, position, message_id, doc) VALUES (?, ?, ?, ?)",
-                        &[
-                            P::B(id_bytes(t.id)),
-                            P::I(position),
-                            P::ot(a.message_id.as_deref()),
-                            P::T(encode(a)?),
-                        ],
-                    )
-                    .await
-                    .map_err(|e| match (&a.message_id, is_unique_violation(&e)) {
-                        (Some(mid), true) => StoreError::Duplicate(Unique::MessageId(mid.clone())),
-                        _ => e,
-                    })?;
-                }
-            }
-            let blob = self.insert_ignore("blobs", &["hash", "data"]);
-            for b in &w.blobs {
-                tx.exec(&blob, &[P::T(b.hash.0.clone()), P::B(b.data.clone())])
-                    .await?;
-            }
-            events.extend(w.events.iter().cloned());
+    /// Rows of `SELECT {columns} FROM {table} WHERE {key} IN (…)`, one statement per chunk of
+    /// keys.
+    async fn rows_in(
+        &self,
+        tx: &mut Tx,
+        select: &str,
+        keys: Vec<P>,
+        kinds: &[K],
+        group_by: &str,
+    ) -> StoreResult<Vec<Vec<V>>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MAX_PARAMS / 4) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("{select} IN ({marks}){group_by}");
+            out.extend(tx.rows(&sql, chunk, kinds).await?);
         }
-        Ok(events)
+        Ok(out)
     }
 
-    /// Commits changes in one transaction, each isolated by a savepoint; events get their
-    /// sequence numbers last, from the locked counter row, so the lock is held only for the
-    /// event inserts and the commit.
+    /// What the database holds for the keys a batch touches, with one statement per kind of
+    /// key. No row locks: the conditional `UPDATE` is the compare-and-swap and the unique
+    /// indexes guard the rest (locking missing rows would take gap locks that deadlock
+    /// concurrent creations on MariaDB).
+    async fn known(&self, tx: &mut Tx, keys: Keys) -> StoreResult<Known> {
+        let corrupt = || StoreError::Backend("corrupt ticket row".into());
+        let mut known = Known::default();
+        let ids = keys.tickets.iter().map(|id| P::B(id_bytes(*id))).collect();
+        let select = "SELECT id, version, number FROM tickets WHERE id";
+        for row in self
+            .rows_in(tx, select, ids, &[K::B, K::I, K::T], "")
+            .await?
+        {
+            let (Some(id), Some(version), Some(number)) = (row[0].b(), row[1].i(), row[2].t())
+            else {
+                return Err(corrupt());
+            };
+            let id = TicketId(uuid::Uuid::from_slice(id).map_err(|_| corrupt())?);
+            known
+                .tickets
+                .insert(id, (version as u64, number.to_string()));
+        }
+        let numbers = keys.numbers.into_iter().map(P::T).collect();
+        let select = "SELECT number FROM tickets WHERE number";
+        for row in self.rows_in(tx, select, numbers, &[K::T], "").await? {
+            known.numbers.extend(row[0].t().map(String::from));
+        }
+        let mids = keys.message_ids.into_iter().map(P::T).collect();
+        let select = "SELECT message_id FROM articles WHERE message_id";
+        for row in self.rows_in(tx, select, mids, &[K::T], "").await? {
+            known.message_ids.extend(row[0].t().map(String::from));
+        }
+        let stored: Vec<P> = keys
+            .with_articles
+            .iter()
+            .filter(|id| known.tickets.contains_key(id))
+            .map(|id| P::B(id_bytes(*id)))
+            .collect();
+        let select = "SELECT ticket, MAX(position) FROM articles WHERE ticket";
+        for row in self
+            .rows_in(tx, select, stored, &[K::B, K::I], " GROUP BY ticket")
+            .await?
+        {
+            let (Some(id), Some(position)) = (row[0].b(), row[1].i()) else {
+                return Err(corrupt());
+            };
+            let id = TicketId(uuid::Uuid::from_slice(id).map_err(|_| corrupt())?);
+            known.positions.insert(id, position);
+        }
+        Ok(known)
+    }
+
+    /// Plans `changes` against the database and writes what passes, one multi-row statement
+    /// per table.
+    async fn write_changes(&self, tx: &mut Tx, changes: &[Change]) -> StoreResult<Written> {
+        let known = self.known(tx, Keys::of(changes)).await?;
+        let plan = batch::plan(known, changes);
+        for (t, expected) in &plan.updates {
+            let sets = TICKET_COLUMNS
+                .split(", ")
+                .skip(2)
+                .map(|c| format!("{c} = ?"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("UPDATE tickets SET {sets} WHERE id = ? AND version = ?");
+            let mut params = ticket_params(t)?.split_off(2);
+            params.push(P::B(id_bytes(t.id)));
+            params.push(P::I(*expected as i64));
+            if tx.exec(&sql, &params).await? != 1 {
+                return Ok(Written::Raced(StoreError::Conflict(format!(
+                    "ticket {}",
+                    t.number
+                ))));
+            }
+        }
+        let columns: Vec<&str> = TICKET_COLUMNS.split(", ").collect();
+        let rows = plan
+            .inserts
+            .iter()
+            .map(|t| ticket_params(t))
+            .collect::<StoreResult<_>>()?;
+        if let Err(e) = self.insert_rows(tx, "tickets", &columns, rows, false).await {
+            return raced(e, || match plan.inserts.first() {
+                Some(t) => StoreError::Duplicate(Unique::TicketNumber(t.number.clone())),
+                None => StoreError::Conflict("tickets".into()),
+            });
+        }
+        let queues = plan
+            .queues
+            .iter()
+            .map(|q| vec![P::T(q.to_string())])
+            .collect();
+        self.insert_rows(tx, "ticket_queues", &["queue"], queues, true)
+            .await?;
+        let rows = plan
+            .articles
+            .iter()
+            .map(|(ticket, position, a)| {
+                Ok(vec![
+                    P::B(id_bytes(*ticket)),
+                    P::I(*position),
+                    P::ot(a.message_id.as_deref()),
+                    P::T(encode(a)?),
+                ])
+            })
+            .collect::<StoreResult<_>>()?;
+        let columns = ["ticket", "position", "message_id", "doc"];
+        if let Err(e) = self
+            .insert_rows(tx, "articles", &columns, rows, false)
+            .await
+        {
+            return raced(e, || {
+                let mid = plan
+                    .articles
+                    .iter()
+                    .find_map(|(_, _, a)| a.message_id.clone());
+                match mid {
+                    Some(mid) => StoreError::Duplicate(Unique::MessageId(mid)),
+                    None => StoreError::Conflict("articles".into()),
+                }
+            });
+        }
+        let blobs = plan
+            .blobs
+            .iter()
+            .map(|b| vec![P::T(b.hash.0.clone()), P::B(b.data.clone())])
+            .collect();
+        self.insert_rows(tx, "blobs", &["hash", "data"], blobs, true)
+            .await?;
+        Ok(Written::Done(plan.outcomes))
+    }
+
+    /// Writes the changes one by one, each isolated by a savepoint: after a race, so that the
+    /// change that lost it fails alone.
+    async fn write_one_by_one(
+        &self,
+        tx: &mut Tx,
+        changes: &[Change],
+    ) -> StoreResult<Vec<StoreResult<Vec<Event>>>> {
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for change in changes {
+            tx.exec("SAVEPOINT tc_change", &[]).await?;
+            let outcome = match self.write_changes(tx, std::slice::from_ref(change)).await? {
+                Written::Done(mut outcome) => outcome
+                    .pop()
+                    .unwrap_or_else(|| Err(StoreError::Backend("change without outcome".into()))),
+                Written::Raced(e) => Err(e),
+            };
+            if outcome.is_err() {
+                tx.exec("ROLLBACK TO SAVEPOINT tc_change", &[]).await?;
+            }
+            tx.exec("RELEASE SAVEPOINT tc_change", &[]).await?;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Commits changes in one transaction with multi-row statements; if another transaction
+    /// raced it, again with each change isolated by a savepoint. Events get their sequence
+    /// numbers last, from the locked counter row, so the lock is held only for the event
+    /// inserts and the commit.
     async fn commit_changes(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
         let mut tx = self.db.begin().await?;
-        let mut outcomes: Vec<StoreResult<Vec<Event>>> = Vec::with_capacity(changes.len());
-        for change in &changes {
-            tx.exec("SAVEPOINT tc_change", &[]).await?;
-            match self.write_change(&mut tx, change).await {
-                Ok(events) => {
-                    tx.exec("RELEASE SAVEPOINT tc_change", &[]).await?;
-                    outcomes.push(Ok(events));
-                }
-                Err(e) if db::is_transaction_lost(&e) => {
-                    // The database chose this transaction as a deadlock victim: nothing of it
-                    // stands. Every change is a conflict; callers recompute and retry.
-                    tracing::debug!("transaction lost: {e}");
-                    return Ok(changes
-                        .iter()
-                        .map(|_| Err(StoreError::Conflict("concurrent transaction".into())))
-                        .collect());
-                }
-                Err(e) => {
-                    tx.exec("ROLLBACK TO SAVEPOINT tc_change", &[]).await?;
-                    tx.exec("RELEASE SAVEPOINT tc_change", &[]).await?;
-                    outcomes.push(Err(e));
-                }
-            }
+        let mut written = self.write_changes(&mut tx, &changes).await;
+        if let Ok(Written::Raced(e)) = &written {
+            tracing::debug!("batch raced ({e}); writing its changes one by one");
+            tx.rollback().await?;
+            tx = self.db.begin().await?;
+            written = self
+                .write_one_by_one(&mut tx, &changes)
+                .await
+                .map(Written::Done);
         }
+        let outcomes = match written {
+            Ok(Written::Done(outcomes)) => outcomes,
+            Err(e) if db::is_transaction_lost(&e) => {
+                // The database chose this transaction as a deadlock victim: nothing of it
+                // stands. Every change is a conflict; callers recompute and retry.
+                tracing::debug!("transaction lost: {e}");
+                return Ok(changes
+                    .iter()
+                    .map(|_| Err(StoreError::Conflict("concurrent transaction".into())))
+                    .collect());
+            }
+            Ok(Written::Raced(e)) | Err(e) => return Err(e),
+        };
         let total: usize = outcomes.iter().flatten().map(Vec::len).sum();
         let mut seq = if total > 0 {
             self.counter_add(&mut tx, "event_seq", total as u64).await? - total as u64
         } else {
             0
         };
-        let mut results = Vec::with_capacity(outcomes.len());
-        let mut rows: Vec<P> = Vec::new();
-        for outcome in outcomes {
-            results.push(outcome.map(|events| {
-                Receipt {
+        let results: Vec<StoreResult<Receipt>> = outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.map(|events| Receipt {
                     events: events
                         .into_iter()
                         .map(|mut e| {
@@ -439,23 +543,23 @@ impl SqlStore {
                             e
                         })
                         .collect(),
-                }
-            }));
-        }
-        for receipt in results.iter().flatten() {
-            for e in &receipt.events {
-                rows.extend([
+                })
+            })
+            .collect();
+        let rows = results
+            .iter()
+            .flatten()
+            .flat_map(|r| &r.events)
+            .map(|e| {
+                Ok(vec![
                     P::I(e.seq as i64),
                     P::B(id_bytes(e.ticket)),
                     P::T(encode(e)?),
-                ]);
-            }
-        }
-        for chunk in rows.chunks(3 * 500) {
-            let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
-            let sql = format!("INSERT INTO events (seq, ticket, doc) VALUES {marks}");
-            tx.exec(&sql, chunk).await?;
-        }
+                ])
+            })
+            .collect::<StoreResult<_>>()?;
+        self.insert_rows(&mut tx, "events", &["seq", "ticket", "doc"], rows, false)
+            .await?;
         if total > 0 && self.dialect() == Dialect::Postgres {
             tx.exec(
                 "SELECT pg_notify('ticketcore_events', ?)",
