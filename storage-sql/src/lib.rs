@@ -55,6 +55,47 @@ enum Written {
     Raced(StoreError),
 }
 
+/// A conjunction of conditions with their parameters, for building the queue view's branches.
+#[derive(Debug, Clone, Default)]
+struct Where {
+    conditions: Vec<String>,
+    params: Vec<P>,
+}
+
+impl Where {
+    fn cond(mut self, sql: &str, params: impl IntoIterator<Item = P>) -> Where {
+        self.conditions.push(sql.to_string());
+        self.params.extend(params);
+        self
+    }
+
+    fn eq(self, column: &str, value: P) -> Where {
+        self.cond(&format!("{column} = ?"), [value])
+    }
+
+    /// `column IN (values)`; no values match nothing.
+    fn one_of(self, column: &str, values: Vec<P>) -> Where {
+        if values.is_empty() {
+            return self.cond("1 = 0", []);
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.cond(&format!("{column} IN ({marks})"), values)
+    }
+
+    fn and(mut self, other: &Where) -> Where {
+        self.conditions.extend(other.conditions.iter().cloned());
+        self.params.extend(other.params.iter().cloned());
+        self
+    }
+
+    fn sql(&self) -> String {
+        if self.conditions.is_empty() {
+            return "1 = 1".into();
+        }
+        self.conditions.join(" AND ")
+    }
+}
+
 /// A failed write is a lost race when a unique index refused it; anything else fails.
 fn raced(e: StoreError, lost: impl FnOnce() -> StoreError) -> StoreResult<Written> {
     if is_unique_violation(&e) {
@@ -784,106 +825,115 @@ impl Store for SqlStore {
 
     async fn query(&self, q: &TicketQuery) -> StoreResult<TicketPage> {
         let take = q.limit.saturating_add(1);
-        // Filters every branch shares, then one index range per branch.
-        let mut common = String::new();
-        let mut common_params = Vec::new();
+        // Conditions every branch shares; each branch is then one index range.
+        let mut shared = Where::default();
         if let Some(after) = &q.after {
-            common.push_str(
-                " AND (urgency > ? OR (urgency = ? AND (created > ? OR (created = ? AND id > ?))))",
-            );
             let (rank, created) = (i64::from(after.rank), nanos(after.created));
-            common_params.extend([
-                P::I(rank),
-                P::I(rank),
-                P::I(created),
-                P::I(created),
-                P::B(id_bytes(after.id)),
-            ]);
+            shared = shared.cond(
+                "(urgency > ? OR (urgency = ? AND (created > ? OR (created = ? AND id > ?))))",
+                [
+                    P::I(rank),
+                    P::I(rank),
+                    P::I(created),
+                    P::I(created),
+                    P::B(id_bytes(after.id)),
+                ],
+            );
         }
         if let Some(locked) = q.locked {
-            common.push_str(" AND locked = ?");
-            common_params.push(P::I(i64::from(locked)));
+            shared = shared.eq("locked", P::I(i64::from(locked)));
         }
-        if let Some(owner) = &q.owner {
-            common.push_str(" AND owner = ?");
-            common_params.push(P::T(owner.clone()));
-        }
-        let mut branches: Vec<(String, Vec<P>)> = Vec::new();
+        let queues: Option<Vec<P>> = q
+            .queues
+            .as_ref()
+            .map(|qs| qs.iter().map(|s| P::T(s.clone())).collect());
+        let states =
+            |types: &BTreeSet<StateType>| types.iter().map(|s| P::I(state_index(*s))).collect();
+        let types: BTreeSet<StateType> = q
+            .state_types
+            .clone()
+            .unwrap_or_else(|| StateType::ALL.into_iter().collect());
         let archived: Vec<bool> = q.archived.map_or(vec![false, true], |a| vec![a]);
-        match &q.customer {
-            Some(scope) => {
-                let mut extra = String::new();
-                let mut extra_params = Vec::new();
-                if let Some(a) = q.archived {
-                    extra.push_str(" AND archived = ?");
-                    extra_params.push(P::I(i64::from(a)));
+        let flag = |a: &bool| P::I(i64::from(*a));
+        let mut branches: Vec<Where> = Vec::new();
+        match (&q.customer, &q.owner) {
+            (Some(scope), _) => {
+                let mut rest = shared;
+                if let Some(owner) = &q.owner {
+                    rest = rest.eq("owner", P::T(owner.clone()));
                 }
-                if let Some(queues) = &q.queues {
-                    extra.push_str(&format!(
-                        " AND queue IN ({})",
-                        vec!["?"; queues.len().max(1)].join(", ")
-                    ));
-                    extra_params.extend(queues.iter().map(|s| P::T(s.clone())));
-                    if queues.is_empty() {
-                        extra_params.push(P::NoT);
-                    }
+                if let Some(a) = &q.archived {
+                    rest = rest.eq("archived", flag(a));
+                }
+                if let Some(queues) = &queues {
+                    rest = rest.one_of("queue", queues.clone());
                 }
                 if let Some(types) = &q.state_types {
-                    extra.push_str(&format!(
-                        " AND state_type IN ({})",
-                        vec!["?"; types.len().max(1)].join(", ")
-                    ));
-                    extra_params.extend(types.iter().map(|s| P::I(state_index(*s))));
-                    if types.is_empty() {
-                        extra_params.push(P::NoI);
-                    }
+                    rest = rest.one_of("state_type", states(types));
                 }
                 // Own tickets, and the company's other tickets: disjoint, so the outer LIMIT
                 // never counts a ticket twice.
-                let mut own = vec![P::T(scope.login.clone())];
-                own.extend(common_params.iter().cloned());
-                own.extend(extra_params.iter().cloned());
-                branches.push((format!("customer = ?{common}{extra}"), own));
+                let login = P::T(scope.login.clone());
+                branches.push(Where::default().eq("customer", login.clone()).and(&rest));
                 if let Some(company) = &scope.company {
-                    let mut theirs = vec![P::T(company.clone()), P::T(scope.login.clone())];
-                    theirs.extend(common_params.iter().cloned());
-                    theirs.extend(extra_params.iter().cloned());
-                    branches.push((
-                        format!(
-                            "company = ? AND (customer IS NULL OR customer <> ?){common}{extra}"
-                        ),
-                        theirs,
-                    ));
+                    branches.push(
+                        Where::default()
+                            .eq("company", P::T(company.clone()))
+                            .cond("(customer IS NULL OR customer <> ?)", [login])
+                            .and(&rest),
+                    );
                 }
             }
-            None => {
-                let queues: Vec<String> = match &q.queues {
-                    Some(queues) => queues.iter().cloned().collect(),
+            (None, Some(owner)) => {
+                // An agent's own tickets: one range per state type, the queues a filter.
+                let rest = match &queues {
+                    Some(queues) => shared.one_of("queue", queues.clone()),
+                    None => shared,
+                };
+                for a in &archived {
+                    for state in &types {
+                        branches.push(
+                            Where::default()
+                                .eq("owner", P::T(owner.clone()))
+                                .eq("archived", flag(a))
+                                .eq("state_type", P::I(state_index(*state)))
+                                .and(&rest),
+                        );
+                    }
+                }
+            }
+            (None, None) if q.locked == Some(true) => {
+                // The locked tickets are few: one range per archive flag.
+                let mut rest = shared.one_of("state_type", states(&types));
+                if let Some(queues) = &queues {
+                    rest = rest.one_of("queue", queues.clone());
+                }
+                for a in &archived {
+                    branches.push(Where::default().eq("archived", flag(a)).and(&rest));
+                }
+            }
+            (None, None) => {
+                // The queue view: one range per queue, state type and archive flag.
+                let queues: Vec<P> = match queues {
+                    Some(queues) => queues,
                     None => self
                         .db
                         .rows("SELECT queue FROM ticket_queues", &[], &[K::T])
                         .await?
                         .iter()
-                        .filter_map(|r| r.first()?.t().map(String::from))
+                        .filter_map(|r| Some(P::T(r.first()?.t()?.to_string())))
                         .collect(),
                 };
-                let types: BTreeSet<StateType> = q
-                    .state_types
-                    .clone()
-                    .unwrap_or_else(|| StateType::ALL.into_iter().collect());
                 for a in &archived {
                     for queue in &queues {
                         for state in &types {
-                            let mut params = vec![
-                                P::I(i64::from(*a)),
-                                P::T(queue.clone()),
-                                P::I(state_index(*state)),
-                            ];
-                            params.extend(common_params.iter().cloned());
-                            branches.push((
-                                format!("archived = ? AND queue = ? AND state_type = ?{common}"),
-                                params,
-                            ));
+                            branches.push(
+                                Where::default()
+                                    .eq("archived", flag(a))
+                                    .eq("queue", queue.clone())
+                                    .eq("state_type", P::I(state_index(*state)))
+                                    .and(&shared),
+                            );
                         }
                     }
                 }
@@ -894,15 +944,16 @@ impl Store for SqlStore {
         }
         let mut sql = String::from("SELECT doc FROM (");
         let mut params = Vec::new();
-        for (i, (filter, p)) in branches.into_iter().enumerate() {
+        for (i, branch) in branches.into_iter().enumerate() {
             if i > 0 {
                 sql.push_str(" UNION ALL ");
             }
             sql.push_str(&format!(
-                "SELECT * FROM (SELECT doc, urgency, created, id FROM tickets WHERE {filter} \
-                 ORDER BY urgency, created, id LIMIT {take}) b{i}"
+                "SELECT * FROM (SELECT doc, urgency, created, id FROM tickets WHERE {} \
+                 ORDER BY urgency, created, id LIMIT {take}) b{i}",
+                branch.sql()
             ));
-            params.extend(p);
+            params.extend(branch.params);
         }
         sql.push_str(&format!(") u ORDER BY urgency, created, id LIMIT {take}"));
         let mut tickets = self.tickets_where(&sql, &params).await?;

@@ -57,6 +57,12 @@ pub async fn postgres() -> Option<SqlStore> {
 
 /// A URL for a fresh PostgreSQL schema (connect to it as often as you like).
 pub async fn postgres_url() -> Option<String> {
+    Some(postgres_schema().await?.0)
+}
+
+/// A fresh PostgreSQL schema: a URL whose connections use it, and its name. Schemas that
+/// earlier test processes left behind are dropped on the way.
+pub async fn postgres_schema() -> Option<(String, String)> {
     let url = std::env::var(POSTGRES).ok()?;
     let mut admin = sqlx::PgConnection::connect(&url)
         .await
@@ -81,7 +87,31 @@ pub async fn postgres_url() -> Option<String> {
         .await
         .expect("create schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some((url, schema))
+}
+
+/// `url` (from [`postgres_schema`], whose `options` come last) with more server settings.
+pub fn with_settings(url: &str, settings: &[(&str, &str)]) -> String {
+    let mut url = url.to_string();
+    for (name, value) in settings {
+        url.push_str(&format!("%20-c%20{name}%3D{value}"));
+    }
+    url
+}
+
+/// Drops a schema made by [`postgres_schema`].
+pub async fn drop_postgres_schema(schema: &str) {
+    let url = std::env::var(POSTGRES).expect("PostgreSQL URL");
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop schema");
 }
 
 pub async fn mysql() -> Option<SqlStore> {
