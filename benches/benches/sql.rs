@@ -53,9 +53,12 @@ impl Subject for Postgres {
                 .await
                 .expect("schema");
             let sep = if self.0.contains('?') { '&' } else { '?' };
-            SqlStore::connect(&format!("{}{sep}options=-c%20search_path%3D{schema}", self.0))
-                .await
-                .expect("postgres")
+            SqlStore::connect(&format!(
+                "{}{sep}options=-c%20search_path%3D{schema}",
+                self.0
+            ))
+            .await
+            .expect("postgres")
         });
         (Arc::new(store), ())
     }

@@ -264,4 +264,3 @@ pub fn queue_view<S: Subject>(c: &mut Criterion, s: &S, default_sizes: &[usize])
     }
     group.finish();
 }
-

@@ -97,6 +97,40 @@ pub struct WriteStats {
     pub jobs: u64,
 }
 
+/// Creates a new database file so that `path` never names a half-initialised one: the file
+/// is made and given its tables under a temporary name, then linked into place (which fails,
+/// harmlessly, if another process got there first). A crash midway leaves only the temporary
+/// file behind.
+fn create_whole(path: &Path) -> Result<(), OpenError> {
+    let io = |e: std::io::Error| OpenError::Redb(format!("creating {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| OpenError::Redb(format!("{} names no file", path.display())))?;
+    let mut temporary = name.to_os_string();
+    temporary.push(format!(".creating-{}", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let db = Database::builder()
+        .create(&temporary)
+        .map_err(|e| OpenError::Redb(e.to_string()))?;
+    tables::prepare(&db, SCHEMA_VERSION)?;
+    drop(db);
+    let linked = std::fs::hard_link(&temporary, path);
+    std::fs::remove_file(&temporary).map_err(io)?;
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(io(e)),
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
+}
+
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
@@ -112,9 +146,13 @@ impl RedbStore {
 
     /// Creates or opens the database file at `path`.
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<RedbStore, OpenError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            create_whole(path)?;
+        }
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
-            .create(path.as_ref())
+            .open(path)
             .map_err(|e| OpenError::Redb(e.to_string()))?;
         RedbStore::with_database(db)
     }

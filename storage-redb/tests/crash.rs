@@ -40,6 +40,8 @@ fn main() {
             }
             let (kills, tickets) = runtime.block_on(parent());
             println!("crash: {kills} SIGKILLs, {tickets} committed tickets all intact");
+            let interrupted = runtime.block_on(interrupted_creation());
+            println!("crash: {interrupted} SIGKILLs while creating a new database, each reopened");
         }
     }
 }
@@ -99,6 +101,32 @@ fn report(out: &std::sync::Mutex<std::io::Stdout>, number: &str, articles: usize
     let mut out = out.lock().unwrap();
     writeln!(out, "{number} {articles}").unwrap();
     out.flush().unwrap();
+}
+
+/// Kills the writer within its first milliseconds, while it creates a new database file, at
+/// twenty different moments; the file must then be absent or open cleanly.
+async fn interrupted_creation() -> u32 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kills = 0;
+    for delay in (0..40).step_by(2) {
+        let path = dir.path().join(format!("new-{delay}.redb"));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD, &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        child.wait().unwrap();
+        kills += 1;
+        if path.exists() {
+            let store = RedbStore::open(&path)
+                .unwrap_or_else(|e| panic!("reopen after a kill {delay} ms into creation: {e}"));
+            store.events_since(0, 10).await.unwrap();
+        }
+    }
+    kills
 }
 
 async fn parent() -> (u32, usize) {

@@ -27,11 +27,13 @@ mod postgres {
 
     impl Backend for Postgres {
         async fn store() -> Arc<dyn Store> {
-            Arc::new(
-                support::postgres()
-                    .await
-                    .expect("TICKETCORE_TEST_POSTGRES_URL"),
-            )
+            support::postgres_store()
+                .await
+                .expect("TICKETCORE_TEST_POSTGRES_URL")
+        }
+
+        async fn release(store: Arc<dyn Store>) {
+            support::release(store).await
         }
 
         fn unavailable() -> Option<String> {
@@ -49,7 +51,13 @@ mod mysql {
 
     impl Backend for MySql {
         async fn store() -> Arc<dyn Store> {
-            Arc::new(support::mysql().await.expect("TICKETCORE_TEST_MYSQL_URL"))
+            support::mysql_store()
+                .await
+                .expect("TICKETCORE_TEST_MYSQL_URL")
+        }
+
+        async fn release(store: Arc<dyn Store>) {
+            support::release(store).await
         }
 
         fn unavailable() -> Option<String> {

@@ -28,7 +28,7 @@ const MAX_MERGE_HOPS: usize = 16;
 /// How long a cached configuration is trusted before it is re-read from the store, so other
 /// processes' configuration changes arrive.
 const CONFIG_TTL: chrono::Duration = chrono::Duration::seconds(5);
-/// How many due tickets `tick` loads and commits at once.
+/// Due tickets per `tick` batch unless [`Desk::with_tick_batch`] says otherwise.
 const TICK_BATCH: usize = 256;
 
 /// The result of a committed operation.
@@ -132,6 +132,7 @@ pub struct Desk {
     config: RwLock<Option<CachedConfig>>,
     numbers: Mutex<Option<NumberBlock>>,
     attempts: usize,
+    tick_batch: usize,
 }
 
 impl Desk {
@@ -144,6 +145,7 @@ impl Desk {
             config: RwLock::new(None),
             numbers: Mutex::new(None),
             attempts: DEFAULT_ATTEMPTS,
+            tick_batch: TICK_BATCH,
         }
     }
 
@@ -162,6 +164,12 @@ impl Desk {
     /// Sets how often a conflicting operation is recomputed before [`Error::Contention`].
     pub fn with_attempts(mut self, attempts: usize) -> Desk {
         self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets how many due tickets `tick` takes per batch (one group commit each).
+    pub fn with_tick_batch(mut self, tickets: usize) -> Desk {
+        self.tick_batch = tickets.max(1);
         self
     }
 
@@ -289,16 +297,22 @@ impl Desk {
 
     /// The customer scope of a customer actor (unknown customers see only their own tickets).
     async fn scope(&self, config: &Config, actor: &Actor) -> Result<Option<CustomerScope>> {
-        let Actor::Customer(login) = actor else {
-            return Ok(None);
-        };
-        Ok(Some(match self.store.customer(login).await? {
+        match actor {
+            Actor::Customer(login) => Ok(Some(self.customer_scope(config, login).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// What a customer sees: their own tickets, and their company's where configured. An
+    /// unknown login sees only tickets recorded under that login.
+    async fn customer_scope(&self, config: &Config, login: &str) -> Result<CustomerScope> {
+        Ok(match self.store.customer(login).await? {
             Some(customer) => CustomerScope::of(config, &customer),
             None => CustomerScope {
-                login: login.clone(),
+                login: login.to_string(),
                 company: None,
             },
-        }))
+        })
     }
 
     /// Who `actor` is as a viewer.
@@ -307,10 +321,7 @@ impl Desk {
         Ok(match actor {
             Actor::System => Viewer::System,
             Actor::Agent(login) => Viewer::Agent(login.clone()),
-            Actor::Customer(_) => match self.scope(&config, actor).await? {
-                Some(scope) => Viewer::Customer(scope),
-                None => Viewer::System,
-            },
+            Actor::Customer(login) => Viewer::Customer(self.customer_scope(&config, login).await?),
         })
     }
 
@@ -731,7 +742,7 @@ impl Desk {
         for kind in DueKind::ALL {
             let mut done: HashSet<TicketId> = HashSet::new();
             loop {
-                let due = self.store.due(kind, now, TICK_BATCH).await?;
+                let due = self.store.due(kind, now, self.tick_batch).await?;
                 let fresh: Vec<Ticket> = due
                     .iter()
                     .filter(|t| !done.contains(&t.id))
@@ -777,7 +788,7 @@ impl Desk {
                     };
                     report.count(&events);
                 }
-                if due.len() < TICK_BATCH {
+                if due.len() < self.tick_batch {
                     break;
                 }
             }

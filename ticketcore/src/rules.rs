@@ -468,13 +468,17 @@ fn require(ctx: Ctx<'_>, queue: &str, perm: Permission, action: &str) -> Result<
     }
 }
 
-/// Requires an agent (or the system) with `perm`; customers may not do agent work. An agent
-/// who cannot even see the ticket (e.g. after handing it into a transfer queue) learns nothing
-/// about it: `NotFound`, as for a read, not a `Denied` naming its queue.
+/// Requires an agent (or the system) with `perm`; customers may not do agent work. Whoever
+/// cannot even see the ticket (an agent after handing it into a transfer queue, a customer
+/// probing other people's tickets) learns nothing about it: `NotFound`, as for a read, not a
+/// `Denied` naming its queue.
 fn agent_only(ctx: Ctx<'_>, ticket: &Ticket, perm: Permission, action: &str) -> Result<()> {
-    if let Actor::Agent(_) = ctx.actor
-        && !may(ctx.config, ctx.actor, &ticket.queue, Permission::Ro)
-    {
+    let unseen = match ctx.actor {
+        Actor::Agent(_) => !may(ctx.config, ctx.actor, &ticket.queue, Permission::Ro),
+        Actor::Customer(_) => !customer_owns(ctx, ticket),
+        Actor::System => false,
+    };
+    if unseen {
         return Err(Error::NotFound(format!("ticket {}", ticket.number)));
     }
     require(ctx, &ticket.queue, perm, action)

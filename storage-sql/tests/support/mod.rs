@@ -1,10 +1,12 @@
 //! Fresh, isolated databases for tests: a temporary SQLite file, a new PostgreSQL schema, a new
 //! MariaDB database. Schemas and databases of earlier test processes are dropped on the way.
-#![allow(dead_code, clippy::expect_used)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sqlx::{AssertSqlSafe, Connection, Row};
+use ticketcore::Store;
 use ticketcore_sql::SqlStore;
 
 pub const POSTGRES: &str = "TICKETCORE_TEST_POSTGRES_URL";
@@ -121,6 +123,12 @@ pub async fn mysql() -> Option<SqlStore> {
 
 /// A URL for a fresh MariaDB database (connect to it as often as you like).
 pub async fn mysql_url() -> Option<String> {
+    Some(mysql_database().await?.0)
+}
+
+/// A fresh MariaDB database: a URL for it and its name. Databases that earlier test
+/// processes left behind are dropped on the way.
+pub async fn mysql_database() -> Option<(String, String)> {
     let url = std::env::var(MYSQL).ok()?;
     let mut admin = sqlx::MySqlConnection::connect(&url)
         .await
@@ -143,5 +151,72 @@ pub async fn mysql_url() -> Option<String> {
         .await
         .expect("create database");
     let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-    Some(format!("{base}/{db}"))
+    Some((format!("{base}/{db}"), db))
+}
+
+/// Schemas and databases made for stores, by the store's address, so that
+/// [`release`] can drop them.
+static MADE: Mutex<Vec<(usize, Made)>> = Mutex::new(Vec::new());
+
+#[derive(Debug)]
+enum Made {
+    Schema(String),
+    Database(String),
+}
+
+fn address(store: &Arc<dyn Store>) -> usize {
+    Arc::as_ptr(store) as *const () as usize
+}
+
+/// A store in a fresh PostgreSQL schema, dropped by [`release`].
+pub async fn postgres_store() -> Option<Arc<dyn Store>> {
+    let (url, schema) = postgres_schema().await?;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("connect"));
+    MADE.lock()
+        .unwrap()
+        .push((address(&store), Made::Schema(schema)));
+    Some(store)
+}
+
+/// A store in a fresh MariaDB database, dropped by [`release`].
+pub async fn mysql_store() -> Option<Arc<dyn Store>> {
+    let (url, db) = mysql_database().await?;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("connect"));
+    MADE.lock()
+        .unwrap()
+        .push((address(&store), Made::Database(db)));
+    Some(store)
+}
+
+/// Drops the schema or database of a store from [`postgres_store`] or [`mysql_store`].
+pub async fn release(store: Arc<dyn Store>) {
+    let key = address(&store);
+    drop(store);
+    let made = {
+        let mut made = MADE.lock().unwrap();
+        let Some(i) = made.iter().position(|(k, _)| *k == key) else {
+            return;
+        };
+        made.swap_remove(i).1
+    };
+    match made {
+        Made::Schema(schema) => {
+            let url = std::env::var(POSTGRES).expect("PostgreSQL URL");
+            let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect");
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+                .expect("drop schema");
+        }
+        Made::Database(db) => {
+            let url = std::env::var(MYSQL).expect("MariaDB URL");
+            let mut admin = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+            let sql = format!("DROP DATABASE IF EXISTS {db}");
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+                .expect("drop database");
+        }
+    }
 }

@@ -162,6 +162,26 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
                 }
                 Err(_) => assert!(!visible),
             }
+            match desk.find(&actor, t.number.as_str()).await {
+                Ok(found) => assert!(visible && found.id == t.id, "{actor} found {}", t.number),
+                Err(Error::NotFound(_)) => assert!(!visible, "{actor} cannot find {}", t.number),
+                Err(e) => panic!("unexpected {e}"),
+            }
+            match desk.history(&actor, t.id).await {
+                Ok(_) => assert!(visible, "{actor} read the history of {}", t.number),
+                Err(Error::NotFound(_)) => assert!(!visible),
+                Err(e) => panic!("unexpected {e}"),
+            }
+            if !visible {
+                // Acting on a ticket one cannot see reveals nothing about it, not even its
+                // queue in a permission error.
+                match desk.lock(&actor, t.id).await {
+                    Err(Error::NotFound(_)) => {}
+                    other => panic!("{actor} locking unseen {}: {other:?}", t.number),
+                }
+            }
         }
     }
+    drop(desk);
+    B::release(store).await;
 }

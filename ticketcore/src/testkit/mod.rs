@@ -48,6 +48,14 @@ pub trait Backend: 'static {
     fn unavailable() -> Option<String> {
         None
     }
+
+    /// Releases what a store made by [`Backend::store`] holds outside the process (a database
+    /// schema, say) once a test is done with it. Called after each passing scenario and each
+    /// state-machine case; a failing test leaves its store for inspection.
+    fn release(store: Arc<dyn Store>) -> impl Future<Output = ()> + Send {
+        drop(store);
+        async {}
+    }
 }
 
 /// Says whether to skip `B`'s tests, and the first time, writes why straight to stderr (past
@@ -265,7 +273,8 @@ macro_rules! conformance_suite {
                 }
                 $crate::testkit::block_on(async {
                     let store = <$backend as $crate::testkit::Backend>::store().await;
-                    $crate::testkit::scenarios::$name(store).await
+                    $crate::testkit::scenarios::$name(store.clone()).await;
+                    <$backend as $crate::testkit::Backend>::release(store).await;
                 });
             }
         )*

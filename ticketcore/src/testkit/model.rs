@@ -506,11 +506,14 @@ impl<B: Backend> StateMachineTest for Conformance<B> {
     fn teardown(pair: Pair, _: usize) {
         let Pair {
             rt,
+            model,
+            backend,
             model_store,
             backend_store,
             tickets,
             ..
         } = pair;
+        drop((model, backend));
         rt.block_on(async move {
             let log = backend_store
                 .events_since(0, usize::MAX)
@@ -548,6 +551,7 @@ impl<B: Backend> StateMachineTest for Conformance<B> {
                 assert_eq!(history, from_log, "history is the ticket's part of the log");
                 assert!(history.len() as u64 >= t.version);
             }
+            B::release(backend_store).await;
         });
     }
 }

@@ -1575,6 +1575,8 @@ pub async fn move_recomputes_escalation(store: Arc<dyn Store>) {
 /// One tick handles everything due, across batches, and touches nothing else.
 pub async fn tick_is_bounded_and_complete(store: Arc<dyn Store>) {
     let (desk, clock) = fixture(store.clone()).await;
+    // Batches of 16, so each tick below needs several.
+    let desk = desk.with_tick_batch(16);
     let root = agent("root");
     let t0 = crate::clock::Clock::now(&clock);
     let mut due = Vec::new();
