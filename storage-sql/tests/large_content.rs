@@ -15,40 +15,42 @@ use ticketcore::{Actor, Channel, Message, NewTicket, Store};
 
 const MAX: usize = 10 << 20;
 
-/// `len` bytes from a seeded generator (splitmix64): proptest shrinks the length and seed,
-/// not megabytes of content.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
+/// A seeded generator (splitmix64): proptest shrinks the length and seed, not megabytes of
+/// content.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        z ^ (z >> 31)
+    }
+}
+
+/// `len` random bytes.
+fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut random = Random(seed);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&random.next().to_le_bytes());
     }
     out.truncate(len);
     out
 }
 
-/// Text of about `len` bytes with every kind of character: ASCII, control characters and NUL,
-/// quotes and backslashes, multi-byte letters, emoji.
+/// Text of at least `len` bytes with every kind of character: ASCII, control characters and
+/// NUL, quotes and backslashes, multi-byte letters, emoji.
 fn text(len: usize, seed: u64) -> String {
+    let mut random = Random(seed);
     let mut out = String::with_capacity(len + 4);
-    for chunk in bytes(len, seed).chunks(4) {
-        if out.len() >= len {
-            break;
-        }
-        let n = u32::from_le_bytes([
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-            0,
-        ]);
-        out.push(match chunk[0] % 4 {
-            0 => char::from(chunk[0] & 0x7f),
-            1 => ['\0', '"', '\\', '\n', '\r', '\u{7f}', '\''][n as usize % 7],
-            _ => char::from_u32(n % 0x11_0000).unwrap_or('\u{fffd}'),
+    while out.len() < len {
+        let n = random.next();
+        out.push(match n % 4 {
+            0 => char::from((n >> 8) as u8 & 0x7f),
+            1 => ['\0', '"', '\\', '\n', '\r', '\u{7f}', '\''][(n >> 8) as usize % 7],
+            _ => char::from_u32((n >> 8) as u32 % 0x11_0000).unwrap_or('\u{fffd}'),
         });
     }
     out
