@@ -177,6 +177,21 @@ pub struct MailSettings {
     pub max_message_size: u64,
     /// Also look for a ticket number in the body.
     pub follow_up_by_body: bool,
+    /// What a follow-up by ticket number does when its sender is neither the ticket's customer
+    /// nor anyone who wrote on it before.
+    pub unknown_sender: UnknownSender,
+}
+
+/// The policy for follow-ups from strangers (`[mail] unknown_sender`): a guessed or leaked
+/// ticket number must not slip content into someone else's ticket unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownSender {
+    /// Append it and flag it in the FollowUp event (what OTRS does).
+    #[default]
+    Accept,
+    /// Open a new ticket for it instead.
+    NewTicket,
 }
 
 impl Default for MailSettings {
@@ -187,6 +202,7 @@ impl Default for MailSettings {
             auto_responses_per_sender_per_day: 10,
             max_message_size: 20_000_000,
             follow_up_by_body: false,
+            unknown_sender: UnknownSender::Accept,
         }
     }
 }
@@ -350,6 +366,20 @@ impl Config {
     /// The queue named `name`.
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// The address mail from `queue` is sent from: the queue's own, else its nearest
+    /// ancestor's, else the default queue's.
+    pub fn system_address(&self, queue: &str) -> Option<&str> {
+        let mut name = Some(queue);
+        while let Some(q) = name.and_then(|n| self.queue(n)) {
+            if let Some(address) = q.address.as_deref() {
+                return Some(address);
+            }
+            name = q.parent();
+        }
+        let default = self.mail.default_queue.as_deref()?;
+        self.queue(default)?.address.as_deref()
     }
 
     /// The agent with `login`.

@@ -150,6 +150,13 @@ pub enum EventKind {
         /// Recipients.
         to: String,
     },
+    /// A mail from this ticket bounced (a delivery-status report arrived).
+    Bounce {
+        /// The article recording the report.
+        article: ArticleId,
+        /// The recipient that failed.
+        recipient: String,
+    },
     /// Moved between queues.
     Move {
         /// Old queue.
@@ -281,6 +288,7 @@ impl EventKind {
             EventKind::AddNote { .. } => "AddNote",
             EventKind::SendAnswer { .. } => "SendAnswer",
             EventKind::SendAutoReply { .. } => "SendAutoReply",
+            EventKind::Bounce { .. } => "Bounce",
             EventKind::Move { .. } => "Move",
             EventKind::Lock { .. } => "Lock",
             EventKind::Unlock { .. } => "Unlock",

@@ -71,7 +71,7 @@ pub mod ticket;
 pub use acl::{Agent, CustomerUser, Permission, Viewer};
 pub use article::{Article, ArticleId, Attachment, Channel, Message, NewAttachment, Sender};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
-pub use config::{Config, ConfigError, FollowUpPolicy, Queue};
+pub use config::{Config, ConfigError, FollowUpPolicy, Queue, UnknownSender};
 pub use desk::{Committed, Desk, FollowedUp, TickReport};
 pub use error::{Error, Result};
 pub use escalation::{Deadline, DeadlineKind, Escalation};

@@ -192,6 +192,24 @@ pub enum Op {
         /// New value.
         archived: bool,
     },
+    /// The system answers the customer automatically (receipt, follow-up, reject): an outbox
+    /// entry like an agent's answer, which neither meets a deadline nor changes the state.
+    AutoReply {
+        /// The new article's id.
+        article: ArticleId,
+        /// Content (recipient, subject, threading headers).
+        message: Message,
+    },
+    /// A delivery-status report says a mail from this ticket did not arrive: recorded as an
+    /// internal system article for the agents to act on.
+    Bounce {
+        /// The new article's id.
+        article: ArticleId,
+        /// The report.
+        message: Message,
+        /// The recipient that failed, as the report names it.
+        recipient: String,
+    },
 }
 
 /// What a follow-up to `ticket` does under its queue's policy.
@@ -482,6 +500,27 @@ fn agent_only(ctx: Ctx<'_>, ticket: &Ticket, perm: Permission, action: &str) -> 
         return Err(Error::NotFound(format!("ticket {}", ticket.number)));
     }
     require(ctx, &ticket.queue, perm, action)
+}
+
+/// A Message-ID for an outgoing article, in the domain of the queue's system address.
+pub fn message_id(config: &Config, queue: &str, article: ArticleId) -> String {
+    let domain = config
+        .system_address(queue)
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, domain)| domain.trim_end_matches('>').trim())
+        .filter(|d| !d.is_empty())
+        .unwrap_or("ticketcore.invalid");
+    format!("{}@{domain}", article.0.simple())
+}
+
+/// Only the system (mail handling) does this.
+fn system_only(ctx: Ctx<'_>, action: &str) -> Result<()> {
+    match ctx.actor {
+        Actor::System => Ok(()),
+        other => Err(Error::Invalid(format!(
+            "only the system may {action}, not {other}"
+        ))),
+    }
 }
 
 /// While locked, only the holder (or the system) may answer or change the ticket.
@@ -816,6 +855,10 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
                 let tag = config.numbers.subject_tag(&ticket.number);
                 message.subject = format!("[{tag}] {}", ticket.title);
             }
+            if message.message_id.is_none() && *channel == Channel::Email {
+                // Known before it is sent, so the customer's answer threads back by it.
+                message.message_id = Some(message_id(config, &ticket.queue, *article));
+            }
             d.article(*article, Sender::Agent, *channel, true, &message);
             d.event(EventKind::SendAnswer {
                 article: *article,
@@ -877,6 +920,26 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
                     )));
                 }
             }
+        }
+        Op::AutoReply { article, message } => {
+            system_only(ctx, "send auto-responses")?;
+            d.article(*article, Sender::System, Channel::Email, true, message);
+            d.event(EventKind::SendAutoReply {
+                article: *article,
+                to: message.to.clone(),
+            });
+        }
+        Op::Bounce {
+            article,
+            message,
+            recipient,
+        } => {
+            system_only(ctx, "record bounces")?;
+            d.article(*article, Sender::System, Channel::Email, false, message);
+            d.event(EventKind::Bounce {
+                article: *article,
+                recipient: recipient.clone(),
+            });
         }
         Op::Watch | Op::Unwatch => {
             agent_only(ctx, ticket, Permission::Ro, "watch tickets")?;

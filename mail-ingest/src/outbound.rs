@@ -1,0 +1,176 @@
+//! Outgoing mail: an answer or auto-response article of a ticket as an RFC 5322 message. It
+//! leaves from the queue's system address, carries the ticket hook in the subject and the
+//! threading headers that bring the customer's reply back to the ticket; auto-responses are
+//! marked `Auto-Submitted: auto-replied` and `X-Loop`, so no other system answers them.
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
+use ticketcore::{Actor, Article, Config, Sender, Store, Ticket};
+
+use crate::MailError;
+use crate::inbound::addresses_in;
+
+/// A composed mail and its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Envelope sender; `None` is the null sender `<>`, used for auto-responses so that a
+    /// failure notice never comes back to answer (RFC 3834).
+    pub envelope_from: Option<String>,
+    /// Envelope recipients.
+    pub recipients: Vec<String>,
+    /// Its Message-ID (no brackets).
+    pub message_id: String,
+    /// The message.
+    pub raw: Vec<u8>,
+}
+
+/// A recipient list entry: a customer login (looked up) or a written address.
+async fn resolve(
+    store: &dyn Store,
+    list: &str,
+) -> Result<Vec<(Option<String>, String)>, MailError> {
+    let mut out = Vec::new();
+    for entry in list
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        if entry.contains('@') {
+            let name = entry
+                .split_once('<')
+                .map(|(n, _)| n.trim().trim_matches('"').to_string())
+                .filter(|n| !n.is_empty());
+            for address in addresses_in(entry) {
+                out.push((name.clone(), address));
+            }
+        } else if let Some(customer) = store.customer(entry).await?
+            && !customer.email.is_empty()
+        {
+            out.push((Some(customer.name), customer.email));
+        }
+    }
+    Ok(out)
+}
+
+fn address(name: Option<String>, email: String) -> Address<'static> {
+    match name {
+        Some(name) => Address::from((name, email)),
+        None => Address::from(email),
+    }
+}
+
+/// Composes `article` of `ticket` (an agent's answer or an auto-response) for sending.
+pub async fn compose(
+    store: &dyn Store,
+    config: &Config,
+    ticket: &Ticket,
+    article: &Article,
+) -> Result<Outgoing, MailError> {
+    let system = config.system_address(&ticket.queue).ok_or_else(|| {
+        MailError::Transport(format!(
+            "queue {:?} has no system address to send from",
+            ticket.queue
+        ))
+    })?;
+    let system = addresses_in(system)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| system.to_string());
+    let sender_name = match &article.author {
+        Actor::Agent(login) => config
+            .agent(login)
+            .map(|a| a.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| login.clone()),
+        _ => ticket.queue.clone(),
+    };
+    let to = resolve(store, &article.to).await?;
+    let cc = resolve(store, &article.cc).await?;
+    if to.is_empty() {
+        return Err(MailError::Transport(format!(
+            "ticket {}: no address to send to in {:?}",
+            ticket.number, article.to
+        )));
+    }
+    let recipients: Vec<String> = to.iter().chain(&cc).map(|(_, a)| a.clone()).collect();
+    let tag = config.numbers.subject_tag(&ticket.number);
+    let subject = if article.subject.contains(&tag) {
+        article.subject.clone()
+    } else {
+        format!("[{tag}] {}", article.subject)
+    };
+    let message_id = article
+        .message_id
+        .clone()
+        .unwrap_or_else(|| ticketcore::rules::message_id(config, &ticket.queue, article.id));
+
+    // Answer the customer's latest message unless the article says what it answers.
+    let (in_reply_to, references) = match &article.in_reply_to {
+        Some(id) => (Some(id.clone()), article.references.clone()),
+        None => {
+            let articles = store.articles(ticket.id).await?;
+            match articles
+                .iter()
+                .rev()
+                .find(|a| a.sender == Sender::Customer && a.message_id.is_some())
+            {
+                Some(last) => {
+                    let id = last.message_id.clone().unwrap_or_default();
+                    let mut refs = last.references.clone();
+                    refs.push(id.clone());
+                    (Some(id), refs)
+                }
+                None => (None, Vec::new()),
+            }
+        }
+    };
+
+    let mut builder = MessageBuilder::new()
+        .from(address(Some(sender_name), system.clone()))
+        .reply_to(Address::from(system.clone()))
+        .to(Address::new_list(
+            to.into_iter().map(|(n, a)| address(n, a)).collect(),
+        ))
+        .subject(subject)
+        .message_id(message_id.clone())
+        .date(article.created.timestamp())
+        .text_body(article.body.clone());
+    if !cc.is_empty() {
+        builder = builder.cc(Address::new_list(
+            cc.into_iter().map(|(n, a)| address(n, a)).collect(),
+        ));
+    }
+    if let Some(id) = in_reply_to {
+        builder = builder.in_reply_to(id);
+    }
+    if !references.is_empty() {
+        builder = builder.references(references);
+    }
+    if let Some(html) = &article.body_html {
+        builder = builder.html_body(html.clone());
+    }
+    let automatic = article.sender == Sender::System;
+    if automatic {
+        builder = builder
+            .header("Auto-Submitted", Raw::new("auto-replied"))
+            .header("X-Loop", Raw::new(system.clone()));
+    }
+    for attachment in &article.attachments {
+        let data = store.blob(&attachment.hash).await?.ok_or_else(|| {
+            MailError::Transport(format!("attachment {} is missing", attachment.name))
+        })?;
+        builder = builder.attachment(
+            attachment.content_type.clone(),
+            attachment.name.clone(),
+            data,
+        );
+    }
+    let raw = builder.write_to_vec()?;
+    Ok(Outgoing {
+        envelope_from: (!automatic).then_some(system),
+        recipients,
+        message_id,
+        raw,
+    })
+}

@@ -1,0 +1,167 @@
+//! The outbox is the event log: every `SendAnswer` and `SendAutoReply` event is a mail to
+//! send. A dispatcher follows the log with a cursor kept in the store, sends each mail and
+//! moves the cursor past it right away, so a restart neither loses a mail nor sends one
+//! again. A temporary failure stops the dispatcher at that mail, to be retried with backoff;
+//! a permanent one is recorded on the ticket (as a bounce) and passed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ticketcore::{Actor, Desk, EventKind, Message, Op, TicketId};
+
+use crate::MailError;
+use crate::outbound::compose;
+use crate::transport::{SendError, Transport};
+
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxReport {
+    /// Mails sent.
+    pub sent: usize,
+    /// Mails refused for good (recorded on their tickets).
+    pub failed: usize,
+    /// Stopped at a mail that could not be sent yet.
+    pub waiting: bool,
+}
+
+/// Sends the mail the event log asks for.
+#[derive(Debug)]
+pub struct Outbox {
+    desk: Arc<Desk>,
+    transport: Arc<dyn Transport>,
+    consumer: String,
+}
+
+impl Outbox {
+    /// An outbox sending `desk`'s mail through `transport`; its cursor is the store's
+    /// consumer "outbox".
+    pub fn new(desk: Arc<Desk>, transport: Arc<dyn Transport>) -> Outbox {
+        Outbox {
+            desk,
+            transport,
+            consumer: "outbox".into(),
+        }
+    }
+
+    /// Sends everything due now; returns at the end of the log or at a temporary failure.
+    pub async fn run_once(&self) -> Result<OutboxReport, MailError> {
+        let store = self.desk.store().clone();
+        let mut report = OutboxReport::default();
+        let mut cursor = store.cursor(&self.consumer).await?;
+        loop {
+            let events = store.events_since(cursor, 256).await?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                break;
+            };
+            for event in events {
+                let article = match &event.kind {
+                    EventKind::SendAnswer { article, .. }
+                    | EventKind::SendAutoReply { article, .. } => *article,
+                    _ => continue,
+                };
+                match self.send(event.ticket, article).await? {
+                    Ok(()) => report.sent += 1,
+                    Err(SendError::Temporary(reason)) => {
+                        tracing::warn!(ticket = %event.number, %reason, "mail not sent yet");
+                        store.save_cursor(&self.consumer, event.seq - 1).await?;
+                        report.waiting = true;
+                        return Ok(report);
+                    }
+                    Err(SendError::Permanent(reason)) => {
+                        tracing::warn!(ticket = %event.number, %reason, "mail refused");
+                        self.record_failure(event.ticket, &reason).await?;
+                        report.failed += 1;
+                    }
+                }
+                // Past this mail for good, before the next is sent.
+                store.save_cursor(&self.consumer, event.seq).await?;
+            }
+            cursor = last;
+            store.save_cursor(&self.consumer, cursor).await?;
+        }
+        Ok(report)
+    }
+
+    /// Composes and sends one article; `Err` only for failures of the desk itself.
+    async fn send(
+        &self,
+        ticket: TicketId,
+        article: ticketcore::ArticleId,
+    ) -> Result<Result<(), SendError>, MailError> {
+        let store = self.desk.store();
+        let config = self.desk.config().await?;
+        let Some(t) = store.ticket(ticket).await? else {
+            return Ok(Err(SendError::Permanent(format!(
+                "ticket {ticket} is gone"
+            ))));
+        };
+        let articles = store.articles(ticket).await?;
+        let Some(a) = articles.iter().find(|a| a.id == article) else {
+            return Ok(Err(SendError::Permanent(format!(
+                "article {article} is gone"
+            ))));
+        };
+        if a.channel != ticketcore::Channel::Email {
+            return Ok(Ok(()));
+        }
+        let mail = match compose(store.as_ref(), &config, &t, a).await {
+            Ok(mail) => mail,
+            Err(MailError::Transport(reason)) => return Ok(Err(SendError::Permanent(reason))),
+            Err(e) => return Err(e),
+        };
+        Ok(self.transport.send(&mail).await)
+    }
+
+    async fn record_failure(&self, ticket: TicketId, reason: &str) -> Result<(), MailError> {
+        let message = Message::text(format!("The mail could not be sent: {reason}"))
+            .with_subject("Mail not sent");
+        let op = Op::Bounce {
+            article: self.desk.new_article_id(),
+            message,
+            recipient: String::new(),
+        };
+        self.desk.apply(&Actor::System, ticket, op).await?;
+        Ok(())
+    }
+
+    /// Keeps sending until `stop` resolves: waits for new events (woken at once where the
+    /// store can), and after a temporary failure retries with backoff from one second up to
+    /// five minutes.
+    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) -> Result<(), MailError> {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let report = self.run_once().await?;
+            let pause = if report.waiting {
+                let pause = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                pause
+            } else {
+                backoff = Duration::from_secs(1);
+                Duration::from_secs(60)
+            };
+            let cursor = self.desk.store().cursor(&self.consumer).await?;
+            let wait = async {
+                if report.waiting {
+                    tokio::time::sleep(pause).await;
+                    Ok(())
+                } else {
+                    self.desk
+                        .store()
+                        .wait_for_events(cursor, pause)
+                        .await
+                        .map(|_| {
+                            // Without notifications the store returns at once: poll gently.
+                        })
+                }
+            };
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                waited = wait => waited?,
+            }
+            if !report.waiting {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

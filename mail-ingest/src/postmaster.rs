@@ -1,0 +1,439 @@
+//! The PostMaster: one incoming message through the whole pipeline. Parse, drop duplicates,
+//! attach bounces to the ticket whose mail bounced, run the filters, find the ticket it
+//! continues (or route it to a queue and open one), and answer automatically where the queue
+//! wants it and loop protection allows. Everything it records goes through the Desk, so the
+//! rules, permissions and event log are the same as for any other client.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use ticketcore::{
+    Actor, Channel, Committed, Config, Desk, FollowUpAction, Message, NewTicket, Op, Priority,
+    Sender, StoreError, Ticket, TicketNumber, UnknownSender,
+};
+
+use crate::MailError;
+use crate::autoreply::{suppressed, system_addresses};
+use crate::filter::{Filtered, Filters};
+use crate::followup::{Clue, known_sender, thread};
+use crate::inbound::Inbound;
+use crate::template::Variables;
+
+/// What became of a message (the `ticketctl ingest --json` contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new ticket was opened.
+    Created,
+    /// It was added to an existing ticket (a bounce report too).
+    FollowUp,
+    /// Recorded on a closed ticket whose queue rejects follow-ups, or refused as unroutable.
+    Rejected,
+    /// Dropped by a filter, or a bounce about no mail of ours.
+    Ignored,
+    /// Already taken in earlier (same Message-ID, or same content without one).
+    Duplicate,
+}
+
+/// The result of delivering one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The ticket it went to.
+    pub ticket: Option<TicketNumber>,
+    /// That ticket's queue.
+    pub queue: Option<String>,
+    /// Why, where the outcome needs explaining.
+    pub reason: Option<String>,
+    /// Whether an auto-response was queued for sending.
+    pub auto_response: bool,
+}
+
+impl Delivery {
+    fn to(outcome: Outcome, ticket: &Ticket) -> Delivery {
+        Delivery {
+            outcome,
+            ticket: Some(ticket.number.clone()),
+            queue: Some(ticket.queue.clone()),
+            reason: None,
+            auto_response: false,
+        }
+    }
+
+    fn without_ticket(outcome: Outcome, reason: String) -> Delivery {
+        Delivery {
+            outcome,
+            ticket: None,
+            queue: None,
+            reason: Some(reason),
+            auto_response: false,
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Delivery {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Which auto-response of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Response {
+    NewTicket,
+    FollowUp,
+    Reject,
+}
+
+/// Takes mail into a desk.
+#[derive(Debug)]
+pub struct Postmaster {
+    desk: Arc<Desk>,
+    /// Filters compiled for the configuration they came from.
+    filters: Mutex<Option<(Arc<Config>, Arc<Filters>)>>,
+}
+
+impl Postmaster {
+    /// A PostMaster delivering into `desk`.
+    pub fn new(desk: Arc<Desk>) -> Postmaster {
+        Postmaster {
+            desk,
+            filters: Mutex::new(None),
+        }
+    }
+
+    /// The desk it delivers into.
+    pub fn desk(&self) -> &Arc<Desk> {
+        &self.desk
+    }
+
+    fn filters(&self, config: &Arc<Config>) -> Result<Arc<Filters>, MailError> {
+        let mut cache = self.filters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((for_config, filters)) = cache.as_ref()
+            && Arc::ptr_eq(for_config, config)
+        {
+            return Ok(filters.clone());
+        }
+        let filters = Arc::new(Filters::compile(config)?);
+        *cache = Some((config.clone(), filters.clone()));
+        Ok(filters)
+    }
+
+    /// Delivers one raw message. Errors are for mail that cannot be taken in at all (too
+    /// large, not a message: permanent) and for failures worth retrying (storage: see
+    /// [`MailError::is_temporary`]); everything else is a [`Delivery`].
+    pub async fn deliver(&self, raw: &[u8]) -> Result<Delivery, MailError> {
+        let config = self.desk.config().await?;
+        let mail = Inbound::parse(raw, config.mail.max_message_size)?;
+        let store = self.desk.store().clone();
+        let identity = mail.identity();
+        if let Some(article) = store.article_by_message_id(&identity).await? {
+            return Ok(match store.ticket(article.ticket).await? {
+                Some(t) => Delivery::to(Outcome::Duplicate, &t),
+                None => Delivery::without_ticket(Outcome::Duplicate, identity),
+            });
+        }
+        if mail.report.is_some() {
+            return self.bounce(&config, &mail).await;
+        }
+        let filtered = self.filters(&config)?.apply(&mail);
+        if let Some(name) = &filtered.dropped_by {
+            tracing::info!(message = %identity, filter = %name, "mail dropped by filter");
+            return Ok(Delivery::without_ticket(
+                Outcome::Ignored,
+                format!("dropped by filter {name:?}"),
+            ));
+        }
+        let result = match thread(store.as_ref(), &config, &mail).await? {
+            Some((ticket, clue)) => {
+                self.follow_up(&config, &mail, &filtered, ticket, clue)
+                    .await
+            }
+            None => self.create(&config, &mail, &filtered, None).await,
+        };
+        match result {
+            // Delivered concurrently by someone else: the first one counts.
+            Err(MailError::Desk(ticketcore::Error::Store(StoreError::Duplicate(_)))) => {
+                let existing = store.article_by_message_id(&identity).await?;
+                let ticket = match existing {
+                    Some(a) => store.ticket(a.ticket).await?,
+                    None => None,
+                };
+                Ok(match ticket {
+                    Some(t) => Delivery::to(Outcome::Duplicate, &t),
+                    None => Delivery::without_ticket(Outcome::Duplicate, identity),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The article content of an incoming message.
+    fn message(mail: &Inbound) -> Message {
+        let mut message = Message::text(mail.body.clone());
+        message.from = mail.from.as_ref().map(|m| m.display()).unwrap_or_default();
+        message.to = mail.to.clone();
+        message.cc = mail.cc.clone();
+        message.subject = mail.subject.clone();
+        message.body_html = mail.body_html.clone();
+        message.message_id = Some(mail.identity());
+        message.in_reply_to = mail.in_reply_to.first().cloned();
+        message.references = mail.references.clone();
+        message.attachments = mail.attachments.clone();
+        message
+    }
+
+    async fn create(
+        &self,
+        config: &Arc<Config>,
+        mail: &Inbound,
+        filtered: &Filtered,
+        reason: Option<String>,
+    ) -> Result<Delivery, MailError> {
+        let Some(queue) = filtered.set.queue.clone().or_else(|| route(config, mail)) else {
+            return Ok(Delivery::without_ticket(
+                Outcome::Rejected,
+                format!(
+                    "no queue has any of the addresses {:?} and [mail] default_queue is not set",
+                    mail.recipients
+                ),
+            ));
+        };
+        let store = self.desk.store();
+        let sender = mail.sender_address();
+        let (customer, company) = match &filtered.set.customer {
+            Some(login) => (Some(login.clone()), None),
+            None => match &sender {
+                Some(address) => match store.customer_by_email(address).await? {
+                    Some(c) => (Some(c.login), c.company),
+                    None => (Some(address.clone()), None),
+                },
+                None => (None, None),
+            },
+        };
+        let title = filtered.set.title.clone().unwrap_or_else(|| {
+            if mail.subject.is_empty() {
+                "(no subject)".into()
+            } else {
+                mail.subject.clone()
+            }
+        });
+        let mut input = NewTicket::new(queue, title, Channel::Email, Self::message(mail));
+        input.sender = Sender::Customer;
+        input.customer = customer;
+        input.customer_company = company;
+        input.state = filtered.set.state.clone();
+        input.priority = match filtered.set.priority {
+            Some(p) => Some(Priority::new(p)?),
+            None => None,
+        };
+        let created = self.desk.create_ticket(&Actor::System, input).await?;
+        let mut delivery = Delivery::to(Outcome::Created, &created.ticket);
+        delivery.reason = reason;
+        delivery.auto_response = self
+            .respond(config, mail, &created.ticket, Response::NewTicket)
+            .await?;
+        Ok(delivery)
+    }
+
+    async fn follow_up(
+        &self,
+        config: &Arc<Config>,
+        mail: &Inbound,
+        filtered: &Filtered,
+        ticket: Ticket,
+        clue: Clue,
+    ) -> Result<Delivery, MailError> {
+        let store = self.desk.store();
+        // A reply to one of our Message-IDs comes from someone we wrote to; a bare number
+        // may have been guessed or forwarded.
+        let unknown = match (clue, mail.sender_address()) {
+            (Clue::Reference, _) => false,
+            (_, Some(sender)) => !known_sender(store.as_ref(), &ticket, &sender).await?,
+            (_, None) => true,
+        };
+        if unknown && config.mail.unknown_sender == UnknownSender::NewTicket {
+            let reason = format!(
+                "sender is not on ticket {}; opened a new ticket ([mail] unknown_sender)",
+                ticket.number
+            );
+            return self.create(config, mail, filtered, Some(reason)).await;
+        }
+        let followed = self
+            .desk
+            .follow_up(
+                &Actor::System,
+                ticket.id,
+                Self::message(mail),
+                Channel::Email,
+                unknown,
+            )
+            .await?;
+        let Committed { ticket, .. } = followed.committed;
+        let (outcome, response, reason) = match followed.action {
+            FollowUpAction::Append | FollowUpAction::Reopen => {
+                (Outcome::FollowUp, Response::FollowUp, None)
+            }
+            FollowUpAction::Reject => (
+                Outcome::Rejected,
+                Response::Reject,
+                Some(format!(
+                    "ticket {} is closed and its queue rejects follow-ups",
+                    ticket.number
+                )),
+            ),
+            FollowUpAction::NewTicket => (
+                Outcome::Created,
+                Response::NewTicket,
+                Some("follow-up to a closed ticket: a new ticket, linked to it".into()),
+            ),
+        };
+        let mut delivery = Delivery::to(outcome, &ticket);
+        delivery.reason = match (reason, unknown) {
+            (Some(r), _) => Some(r),
+            (None, true) => Some("sender is not on the ticket (flagged)".into()),
+            (None, false) => None,
+        };
+        delivery.auto_response = self.respond(config, mail, &ticket, response).await?;
+        Ok(delivery)
+    }
+
+    /// A delivery-status report: recorded on the ticket whose mail bounced; never a new
+    /// ticket, never an answer.
+    async fn bounce(&self, config: &Config, mail: &Inbound) -> Result<Delivery, MailError> {
+        let store = self.desk.store();
+        let report = mail.report.clone().unwrap_or_default();
+        let mut ticket = None;
+        let ids = report
+            .original_message_id
+            .iter()
+            .chain(&mail.in_reply_to)
+            .chain(mail.references.iter().rev());
+        for id in ids {
+            if let Some(article) = store.article_by_message_id(id).await? {
+                ticket = store.ticket(article.ticket).await?;
+                if ticket.is_some() {
+                    break;
+                }
+            }
+        }
+        if ticket.is_none()
+            && let Some(number) = config.numbers.find_in_subject(&mail.subject)
+        {
+            ticket = store.ticket_by_number(&number).await?;
+        }
+        let Some(ticket) = ticket else {
+            return Ok(Delivery::without_ticket(
+                Outcome::Ignored,
+                "delivery-status report about no mail of this desk".into(),
+            ));
+        };
+        let recipient = report.recipient.clone().unwrap_or_default();
+        let status = report.status.clone().unwrap_or_default();
+        let op = Op::Bounce {
+            article: self.desk.new_article_id(),
+            message: Self::message(mail),
+            recipient: recipient.clone(),
+        };
+        let committed = self.desk.apply(&Actor::System, ticket.id, op).await?;
+        Ok(
+            Delivery::to(Outcome::FollowUp, &committed.ticket).because(format!(
+                "delivery-status report: {} {status} for {recipient}",
+                report.action.as_deref().unwrap_or("failed")
+            )),
+        )
+    }
+
+    /// Queues the queue's auto-response of kind `response` for `mail`, unless loop protection
+    /// or the per-sender daily limit forbids it. Returns whether one was queued.
+    async fn respond(
+        &self,
+        config: &Config,
+        mail: &Inbound,
+        ticket: &Ticket,
+        response: Response,
+    ) -> Result<bool, MailError> {
+        let Some(queue) = config.queue(&ticket.queue) else {
+            return Ok(false);
+        };
+        let name = match response {
+            Response::NewTicket => &queue.auto_response.new_ticket,
+            Response::FollowUp => &queue.auto_response.follow_up,
+            Response::Reject => &queue.auto_response.reject,
+        };
+        let Some(template) = name.as_deref().and_then(|n| config.template(n)) else {
+            return Ok(false);
+        };
+        if let Some(reason) = suppressed(mail, &system_addresses(config)) {
+            tracing::info!(ticket = %ticket.number, %reason, "no auto-response");
+            return Ok(false);
+        }
+        let Some(to) = mail.reply_to.clone() else {
+            return Ok(false);
+        };
+        let store = self.desk.store();
+        let today = self.desk.now().format("%Y-%m-%d");
+        let key = format!("auto-response:{}:{today}", to.address.to_lowercase());
+        let sent_today = store.next_counter(&key, 1).await?;
+        if sent_today > u64::from(config.mail.auto_responses_per_sender_per_day) {
+            tracing::info!(ticket = %ticket.number, to = %to.address, "auto-response limit reached");
+            return Ok(false);
+        }
+        let customer_name = match &ticket.customer {
+            Some(login) => match store.customer(login).await? {
+                Some(c) => c.name,
+                None => to.name.clone().unwrap_or_else(|| to.address.clone()),
+            },
+            None => to.name.clone().unwrap_or_else(|| to.address.clone()),
+        };
+        let vars = Variables::of(config, ticket, &customer_name, &to.address);
+        let mut subject = vars.render(&template.subject);
+        let tag = config.numbers.subject_tag(&ticket.number);
+        if !subject.contains(&tag) {
+            subject = format!("[{tag}] {subject}");
+        }
+        let article = self.desk.new_article_id();
+        let mut message = Message::text(vars.render(&template.body)).with_subject(subject);
+        message.to = to.display();
+        message.from = config
+            .system_address(&ticket.queue)
+            .map(|a| format!("{} <{a}>", ticket.queue))
+            .unwrap_or_default();
+        message.message_id = Some(ticketcore::rules::message_id(
+            config,
+            &ticket.queue,
+            article,
+        ));
+        message.in_reply_to = mail.message_id.clone();
+        message.references = mail
+            .references
+            .iter()
+            .cloned()
+            .chain(mail.message_id.clone())
+            .collect();
+        self.desk
+            .apply(
+                &Actor::System,
+                ticket.id,
+                Op::AutoReply { article, message },
+            )
+            .await?;
+        Ok(true)
+    }
+}
+
+/// The queue whose system address the mail was sent to (recipients in routing order), else
+/// the default queue.
+pub fn route(config: &Config, mail: &Inbound) -> Option<String> {
+    mail.recipients
+        .iter()
+        .find_map(|r| {
+            config.queues.iter().find(|q| {
+                q.address
+                    .as_deref()
+                    .is_some_and(|a| a.trim().eq_ignore_ascii_case(r.trim()))
+            })
+        })
+        .map(|q| q.name.clone())
+        .or_else(|| config.mail.default_queue.clone())
+}

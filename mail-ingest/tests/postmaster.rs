@@ -1,0 +1,672 @@
+//! The PostMaster on a corpus of realistic mail: parsing, routing, filters, follow-ups and
+//! their policies, strangers, auto-responses and loop protection, bounces, idempotency, and
+//! the outbox that sends answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Captured, corpus, mail, setup, setup_with};
+use ticketcore::{Actor, EventKind, Message, Ticket};
+use ticketcore_mail::{Inbound, MailError, Outbox, Outcome};
+
+const LIMIT: u64 = 20_000_000;
+
+async fn ticket(s: &common::Setup, number: &ticketcore::TicketNumber) -> Ticket {
+    s.store.ticket_by_number(number).await.unwrap().unwrap()
+}
+
+fn parse(name: &str) -> Inbound {
+    Inbound::parse(
+        &corpus(name, &[("NUMBER", "1"), ("REPLY_TO", "x@y")]),
+        LIMIT,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_corpus_parses_with_charsets_encodings_and_parts() {
+    let outlook = parse("outlook_de_new.eml");
+    assert_eq!(outlook.subject, "Frage zur Mitgliedschaft – Kündigung");
+    assert!(
+        outlook.body.contains("möchte meine Mitgliedschaft"),
+        "{}",
+        outlook.body
+    );
+    assert!(
+        outlook.body.contains("120 €"),
+        "windows-1252 euro: {}",
+        outlook.body
+    );
+    assert!(outlook.body_html.as_deref().unwrap().contains("Grüßen"));
+    assert_eq!(
+        outlook.from.as_ref().unwrap().name.as_deref(),
+        Some("Jürgen Müller")
+    );
+    assert_eq!(outlook.recipients[0], "info@verein.example");
+
+    let latin9 = parse("latin9.eml");
+    assert_eq!(latin9.subject, "Facture € impayée");
+    assert!(latin9.body.contains("50 € est impayée"), "{}", latin9.body);
+    assert_eq!(
+        latin9.from.as_ref().unwrap().name.as_deref(),
+        Some("Renée Étienne")
+    );
+
+    let gmail = parse("gmail_inline_image.eml");
+    assert_eq!(gmail.attachments.len(), 1);
+    let image = &gmail.attachments[0];
+    assert_eq!(
+        (image.name.as_str(), image.content_type.as_str()),
+        ("error.png", "image/png")
+    );
+    assert!(image.inline);
+    assert!(image.data.starts_with(b"\x89PNG"));
+
+    let html = parse("html_only.eml");
+    assert!(
+        html.body.contains("error 500"),
+        "text rendering: {}",
+        html.body
+    );
+    assert!(!html.body.contains("<b>"));
+    assert!(html.body_html.is_some());
+
+    let forwarded = parse("forwarded_invoice.eml");
+    assert_eq!(forwarded.attachments.len(), 1);
+    assert_eq!(forwarded.attachments[0].content_type, "message/rfc822");
+    assert!(String::from_utf8_lossy(&forwarded.attachments[0].data).contains("Betrag: 99,00 EUR"));
+
+    let followup = parse("thunderbird_followup.eml");
+    assert_eq!(followup.attachments[0].name, "label.pdf");
+    assert!(followup.attachments[0].data.starts_with(b"%PDF-1.4"));
+    assert!(followup.body.contains("“fuser”"));
+
+    let dsn = parse("dsn_bounce.eml");
+    let report = dsn.report.unwrap();
+    assert_eq!(report.recipient.as_deref(), Some("gone@example.com"));
+    assert_eq!(report.status.as_deref(), Some("5.1.1"));
+    assert_eq!(report.original_message_id.as_deref(), Some("x@y"));
+}
+
+#[test]
+fn bad_input_gets_a_clear_reason() {
+    let broken = corpus("broken_headers.eml", &[]);
+    // Broken headers and encodings are taken as well as they can be, never a panic.
+    let parsed = Inbound::parse(&broken, LIMIT).unwrap();
+    assert!(parsed.message_id.is_none());
+    match Inbound::parse(&broken, 10) {
+        Err(MailError::TooLarge { size, limit: 10 }) => assert_eq!(size, broken.len()),
+        other => panic!("{other:?}"),
+    }
+    for junk in [&b""[..], b"\r\n\r\n", b"\x00\x01\x02"] {
+        match Inbound::parse(junk, LIMIT) {
+            Err(e) => assert!(e.to_string().contains("not a mail message"), "{e}"),
+            Ok(m) => panic!("{junk:?} parsed as {m:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn routing_by_recipient_and_customer_by_address() {
+    let s = setup().await;
+    let d = s
+        .postmaster
+        .deliver(&corpus("outlook_de_new.eml", &[]))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::Created);
+    assert_eq!(d.queue.as_deref(), Some("Verein"));
+    assert!(d.auto_response);
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(t.customer.as_deref(), Some("juergen.mueller@example.com"));
+    assert_eq!(t.title, "Frage zur Mitgliedschaft – Kündigung");
+
+    // A known customer's address becomes their login; unknown recipients go to the default.
+    let raw = mail(
+        "Karla <KARLA@example.com>",
+        "nobody@elsewhere.example",
+        "Hi",
+        "r1@x",
+        "",
+    );
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    assert_eq!(d.queue.as_deref(), Some("Support"));
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(t.customer.as_deref(), Some("karla"));
+
+    // A web form answers to its Reply-To.
+    let d = s
+        .postmaster
+        .deliver(&corpus("webform.eml", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.queue.as_deref(), d.auto_response),
+        (Outcome::Created, Some("Verein"), true)
+    );
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    let articles = s.store.articles(t.id).await.unwrap();
+    assert_eq!(
+        articles.last().unwrap().to,
+        "Petra Probe <petra@example.net>"
+    );
+}
+
+#[tokio::test]
+async fn without_a_default_queue_unroutable_mail_is_rejected_with_a_reason() {
+    let s = setup_with(&common::CONFIG.replace("default_queue = \"Support\"", "")).await;
+    let raw = mail("a@x.example", "nobody@elsewhere.example", "Hi", "r2@x", "");
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    assert_eq!(d.outcome, Outcome::Rejected);
+    assert!(d.reason.unwrap().contains("default_queue"));
+}
+
+#[tokio::test]
+async fn filters_set_queue_and_priority_or_drop() {
+    let s = setup().await;
+    let d = s
+        .postmaster
+        .deliver(&corpus("forwarded_invoice.eml", &[]))
+        .await
+        .unwrap();
+    assert_eq!(d.queue.as_deref(), Some("Verein::Kasse"));
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(t.priority.get(), 4);
+    let d = s
+        .postmaster
+        .deliver(&corpus("spam.eml", &[]))
+        .await
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::Ignored);
+    assert_eq!(d.reason.as_deref(), Some("dropped by filter \"spam\""));
+    assert!(d.ticket.is_none());
+}
+
+#[test]
+fn a_bad_filter_regex_is_refused_with_the_configuration() {
+    let config = common::CONFIG.replace("(?i)rechnung|invoice", "(unclosed");
+    let error = ticketcore::Config::from_toml(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("invoices") && error.contains("unclosed group"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn follow_ups_by_number_and_by_reference() {
+    let s = setup().await;
+    let first = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        "Printer on fire",
+        "k1@example.com",
+        "",
+    );
+    let created = s.postmaster.deliver(&first).await.unwrap();
+    let number = created.ticket.clone().unwrap();
+    let t = ticket(&s, &number).await;
+    let auto = s.store.articles(t.id).await.unwrap().pop().unwrap();
+    let auto_id = auto.message_id.clone().unwrap();
+
+    let raw = corpus(
+        "thunderbird_followup.eml",
+        &[("NUMBER", number.as_str()), ("REPLY_TO", "unknown@nowhere")],
+    );
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    assert_eq!(
+        (d.outcome, d.ticket.as_ref()),
+        (Outcome::FollowUp, Some(&number))
+    );
+    assert!(d.auto_response, "the follow-up auto-response");
+    assert_eq!(d.reason, None, "karla is the ticket's customer");
+
+    // Only In-Reply-To: the auto-response's Message-ID brings it back.
+    let reply = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        "Re: your mail",
+        "k3@example.com",
+        &format!("In-Reply-To: <{auto_id}>\r\n"),
+    );
+    let d = s.postmaster.deliver(&reply).await.unwrap();
+    assert_eq!(
+        (d.outcome, d.ticket.as_ref()),
+        (Outcome::FollowUp, Some(&number))
+    );
+
+    // A number of another system (wrong check digit) does not match.
+    let mut wrong = number.as_str().to_string();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '9' {
+        '0'
+    } else {
+        (last as u8 + 1) as char
+    });
+    let stray = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        &format!("[Ticket#{wrong}]"),
+        "k4@example.com",
+        "",
+    );
+    let d = s.postmaster.deliver(&stray).await.unwrap();
+    assert_eq!(d.outcome, Outcome::Created);
+    assert_ne!(d.ticket.as_ref(), Some(&number));
+
+    let articles = s.store.articles(t.id).await.unwrap();
+    let pdf = articles
+        .iter()
+        .flat_map(|a| &a.attachments)
+        .find(|x| x.name == "label.pdf");
+    assert!(pdf.is_some(), "the attachment is stored");
+}
+
+#[tokio::test]
+async fn follow_ups_to_closed_tickets_follow_the_queue_policy() {
+    let s = setup().await;
+    let system = Actor::System;
+    let mut numbers = Vec::new();
+    for (queue_address, subject) in [
+        ("support@desk.example", "reopen me"),
+        ("info@verein.example", "Rechnung 7"),
+        ("support@desk.example", "archive me"),
+    ] {
+        let raw = mail(
+            "Karla <karla@example.com>",
+            queue_address,
+            subject,
+            &format!("{subject}@k"),
+            "",
+        );
+        let d = s.postmaster.deliver(&raw).await.unwrap();
+        numbers.push(d.ticket.unwrap());
+    }
+    let archived = ticket(&s, &numbers[2]).await;
+    s.desk
+        .move_ticket(&system, archived.id, "Archiv")
+        .await
+        .unwrap();
+    for n in &numbers {
+        let t = ticket(&s, n).await;
+        s.desk
+            .set_state(&system, t.id, "closed successful", None)
+            .await
+            .unwrap();
+    }
+    let follow = |n: &ticketcore::TicketNumber, id: &str| {
+        mail(
+            "Karla <karla@example.com>",
+            "support@desk.example",
+            &format!("Re: [Ticket#{n}]"),
+            id,
+            "",
+        )
+    };
+
+    let reopened = s
+        .postmaster
+        .deliver(&follow(&numbers[0], "f0@k"))
+        .await
+        .unwrap();
+    assert_eq!(reopened.outcome, Outcome::FollowUp);
+    assert_eq!(ticket(&s, &numbers[0]).await.state, "open");
+
+    let rejected = s
+        .postmaster
+        .deliver(&follow(&numbers[1], "f1@k"))
+        .await
+        .unwrap();
+    assert_eq!(rejected.outcome, Outcome::Rejected);
+    assert!(rejected.auto_response, "the reject answer");
+    assert!(ticket(&s, &numbers[1]).await.state_type.is_closed());
+
+    let renewed = s
+        .postmaster
+        .deliver(&follow(&numbers[2], "f2@k"))
+        .await
+        .unwrap();
+    assert_eq!(renewed.outcome, Outcome::Created);
+    assert_ne!(renewed.ticket.as_ref(), Some(&numbers[2]));
+    let fresh = ticket(&s, renewed.ticket.as_ref().unwrap()).await;
+    assert!(
+        fresh.links.iter().any(|l| l.ticket == archived.id),
+        "linked to the closed one"
+    );
+}
+
+#[tokio::test]
+async fn strangers_following_up_by_number_are_flagged_or_split_off() {
+    for (policy, expect_same) in [("accept", true), ("new_ticket", false)] {
+        let config = common::CONFIG.replace(
+            "[mail]\n",
+            &format!("[mail]\nunknown_sender = \"{policy}\"\n"),
+        );
+        let s = setup_with(&config).await;
+        let first = mail(
+            "Karla <karla@example.com>",
+            "support@desk.example",
+            "Mine",
+            "own@k",
+            "",
+        );
+        let number = s.postmaster.deliver(&first).await.unwrap().ticket.unwrap();
+        let guess = mail(
+            "Eve <eve@evil.example>",
+            "support@desk.example",
+            &format!("[Ticket#{number}] hi"),
+            "eve@e",
+            "",
+        );
+        let d = s.postmaster.deliver(&guess).await.unwrap();
+        assert_eq!(
+            d.ticket.as_ref() == Some(&number),
+            expect_same,
+            "{policy}: {d:?}"
+        );
+        assert!(d.reason.is_some(), "{policy}: the delivery says why");
+        if expect_same {
+            let t = ticket(&s, &number).await;
+            let history = s.store.history(t.id).await.unwrap();
+            assert!(history.iter().any(|e| matches!(
+                e.kind,
+                EventKind::FollowUp {
+                    unknown_sender: true,
+                    ..
+                }
+            )));
+            // Karla, the customer, is no stranger; nor is anyone who wrote on the ticket.
+            let again = mail(
+                "Eve <eve@evil.example>",
+                "support@desk.example",
+                &format!("[Ticket#{number}] again"),
+                "eve2@e",
+                "",
+            );
+            let d = s.postmaster.deliver(&again).await.unwrap();
+            assert_eq!(d.reason, None, "eve wrote on it before");
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_auto_response_to_machines_and_at_most_n_per_sender_a_day() {
+    let config = common::CONFIG.replace(
+        "auto_responses_per_sender_per_day = 10",
+        "auto_responses_per_sender_per_day = 2",
+    );
+    let s = setup_with(&config).await;
+    let first = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        "Printer",
+        "p1@k",
+        "",
+    );
+    let number = s.postmaster.deliver(&first).await.unwrap().ticket.unwrap();
+    for name in ["out_of_office.eml", "mailing_list.eml"] {
+        let raw = corpus(name, &[("NUMBER", number.as_str())]);
+        let d = s.postmaster.deliver(&raw).await.unwrap();
+        assert!(!d.auto_response, "{name}: {d:?}");
+    }
+    let mut answered = Vec::new();
+    for i in 0..4 {
+        let raw = mail(
+            "Sam <sam@example.org>",
+            "support@desk.example",
+            &format!("Question {i}"),
+            &format!("q{i}@s"),
+            "",
+        );
+        answered.push(s.postmaster.deliver(&raw).await.unwrap().auto_response);
+    }
+    assert_eq!(answered, [true, true, false, false]);
+    // A new day, a new allowance.
+    s.clock.advance(chrono::Duration::days(1));
+    let raw = mail(
+        "Sam <sam@example.org>",
+        "support@desk.example",
+        "Question 5",
+        "q5@s",
+        "",
+    );
+    assert!(s.postmaster.deliver(&raw).await.unwrap().auto_response);
+}
+
+#[tokio::test]
+async fn bounces_attach_to_the_ticket_whose_mail_bounced() {
+    let s = setup().await;
+    let anna = Actor::agent("anna");
+    let first = mail(
+        "Gone <gone@example.com>",
+        "support@desk.example",
+        "Your request",
+        "g1@x",
+        "",
+    );
+    let number = s.postmaster.deliver(&first).await.unwrap().ticket.unwrap();
+    let t = ticket(&s, &number).await;
+    let replied = s
+        .desk
+        .reply(&anna, t.id, Message::text("We fixed it."))
+        .await
+        .unwrap();
+    let articles = s.store.articles(replied.ticket.id).await.unwrap();
+    let sent_id = articles.last().unwrap().message_id.clone().unwrap();
+
+    let dsn = corpus("dsn_bounce.eml", &[("NUMBER", "0"), ("REPLY_TO", &sent_id)]);
+    let d = s.postmaster.deliver(&dsn).await.unwrap();
+    assert_eq!(
+        (d.outcome, d.ticket.as_ref()),
+        (Outcome::FollowUp, Some(&number))
+    );
+    assert!(!d.auto_response);
+    assert!(d.reason.unwrap().contains("5.1.1"));
+    let history = s.store.history(t.id).await.unwrap();
+    assert!(history.iter().any(|e| matches!(&e.kind, EventKind::Bounce { recipient, .. } if recipient == "gone@example.com")));
+
+    let elsewhere = setup().await;
+    let stray = corpus(
+        "dsn_bounce.eml",
+        &[("NUMBER", "0"), ("REPLY_TO", "never-sent@x")],
+    );
+    let d = elsewhere.postmaster.deliver(&stray).await.unwrap();
+    assert_eq!(d.outcome, Outcome::Ignored);
+    assert!(d.ticket.is_none(), "a bounce never opens a ticket");
+}
+
+#[tokio::test]
+async fn the_same_message_twice_is_taken_once() {
+    let s = setup().await;
+    let raw = corpus("gmail_inline_image.eml", &[]);
+    let first = s.postmaster.deliver(&raw).await.unwrap();
+    let second = s.postmaster.deliver(&raw).await.unwrap();
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert_eq!(second.ticket, first.ticket);
+    // Without a Message-ID, by content.
+    let bare = b"From: x@example.org\r\nTo: support@desk.example\r\nSubject: no id\r\n\r\nHi\r\n";
+    assert_eq!(
+        s.postmaster.deliver(bare).await.unwrap().outcome,
+        Outcome::Created
+    );
+    assert_eq!(
+        s.postmaster.deliver(bare).await.unwrap().outcome,
+        Outcome::Duplicate
+    );
+    // Delivered concurrently: still one ticket.
+    let racing = mail(
+        "r@example.org",
+        "support@desk.example",
+        "race",
+        "race@r",
+        "",
+    );
+    let (a, b) = tokio::join!(s.postmaster.deliver(&racing), s.postmaster.deliver(&racing));
+    let mut outcomes = [a.unwrap().outcome, b.unwrap().outcome];
+    outcomes.sort_by_key(|o| *o == Outcome::Duplicate);
+    assert_eq!(outcomes, [Outcome::Created, Outcome::Duplicate]);
+}
+
+#[tokio::test]
+async fn the_outbox_sends_answers_and_auto_responses_once() {
+    let s = setup().await;
+    let transport = Arc::new(Captured::default());
+    let outbox = Outbox::new(s.desk.clone(), transport.clone());
+    let first = mail(
+        "Karla Kunde <karla@example.com>",
+        "support@desk.example",
+        "Printer",
+        "k9@example.com",
+        "",
+    );
+    let d = s.postmaster.deliver(&first).await.unwrap();
+    let number = d.ticket.unwrap();
+    assert_eq!(outbox.run_once().await.unwrap().sent, 1);
+    let auto = transport.take().pop().unwrap();
+    assert_eq!(
+        auto.envelope_from, None,
+        "auto-responses go out with the null sender"
+    );
+    assert_eq!(auto.recipients, ["karla@example.com"]);
+    let parsed = Inbound::parse(&auto.raw, LIMIT).unwrap();
+    assert_eq!(parsed.header("Auto-Submitted"), Some("auto-replied"));
+    assert_eq!(parsed.header("X-Loop"), Some("support@desk.example"));
+    assert!(
+        parsed.subject.contains(&format!("[Ticket#{number}]")),
+        "{}",
+        parsed.subject
+    );
+    assert_eq!(parsed.in_reply_to, ["k9@example.com"]);
+    assert!(parsed.body.contains("Dear Karla Kunde"), "{}", parsed.body);
+
+    let t = ticket(&s, &number).await;
+    let anna = Actor::agent("anna");
+    s.desk
+        .reply(&anna, t.id, Message::text("Switch it off."))
+        .await
+        .unwrap();
+    assert_eq!(outbox.run_once().await.unwrap().sent, 1);
+    assert_eq!(outbox.run_once().await.unwrap().sent, 0, "nothing twice");
+    let answer = transport.take().pop().unwrap();
+    assert_eq!(
+        answer.envelope_from.as_deref(),
+        Some("support@desk.example")
+    );
+    assert_eq!(
+        answer.recipients,
+        ["karla@example.com"],
+        "the customer login resolved"
+    );
+    let parsed = Inbound::parse(&answer.raw, LIMIT).unwrap();
+    assert_eq!(parsed.header("Auto-Submitted"), None, "a person answered");
+    assert_eq!(parsed.from.unwrap().name.as_deref(), Some("Anna Agent"));
+    assert_eq!(parsed.in_reply_to, ["k9@example.com"]);
+    let stored = s.store.articles(t.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        parsed.message_id, stored.message_id,
+        "the stored id went out"
+    );
+
+    // The customer's answer to it threads back by that id.
+    let back = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        "Re: Switch",
+        "k10@example.com",
+        &format!("In-Reply-To: <{}>\r\n", stored.message_id.unwrap()),
+    );
+    let d = s.postmaster.deliver(&back).await.unwrap();
+    assert_eq!(d.ticket.as_ref(), Some(&number));
+}
+
+#[tokio::test]
+async fn two_desks_answering_each_other_stop() {
+    // Desk A's queue writes to desk B's queue and the other way round: each auto-response
+    // is delivered to the other desk, which must not answer it.
+    let a = setup().await;
+    let b =
+        setup_with(&common::CONFIG.replace("support@desk.example", "helpdesk@other.example")).await;
+    let (ta, tb) = (Arc::new(Captured::default()), Arc::new(Captured::default()));
+    let (oa, ob) = (
+        Outbox::new(a.desk.clone(), ta.clone()),
+        Outbox::new(b.desk.clone(), tb.clone()),
+    );
+    let start = mail(
+        "B <helpdesk@other.example>",
+        "support@desk.example",
+        "Hello A",
+        "start@b",
+        "",
+    );
+    a.postmaster.deliver(&start).await.unwrap();
+    let mut exchanged = 0;
+    for _ in 0..50 {
+        oa.run_once().await.unwrap();
+        ob.run_once().await.unwrap();
+        let (to_b, to_a) = (ta.take(), tb.take());
+        if to_b.is_empty() && to_a.is_empty() {
+            break;
+        }
+        for m in to_b {
+            exchanged += 1;
+            b.postmaster.deliver(&m.raw).await.unwrap();
+        }
+        for m in to_a {
+            exchanged += 1;
+            a.postmaster.deliver(&m.raw).await.unwrap();
+        }
+    }
+    assert_eq!(
+        exchanged, 1,
+        "A answers once; B records it without answering"
+    );
+
+    // Against a naive responder that strips every marker, the daily limit ends it.
+    let mut rounds = 0;
+    for i in 0..100 {
+        let echo = mail(
+            "Bot <bot@naive.example>",
+            "support@desk.example",
+            &format!("Re: echo {i}"),
+            &format!("echo{i}@naive"),
+            "",
+        );
+        if !a.postmaster.deliver(&echo).await.unwrap().auto_response {
+            break;
+        }
+        rounds += 1;
+    }
+    assert_eq!(rounds, 10, "auto_responses_per_sender_per_day");
+}
+
+/// The fuzz targets' seed corpus (this corpus, plus anything the fuzzers found and were
+/// fixed for, under `tests/corpus/regressions`), run the way the `ingest` target runs it.
+#[tokio::test]
+async fn the_seed_corpus_goes_through_the_whole_pipeline() {
+    let s = setup().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut files = Vec::new();
+    for sub in [dir.clone(), dir.join("regressions")] {
+        if let Ok(entries) = std::fs::read_dir(&sub) {
+            files.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file()),
+            );
+        }
+    }
+    assert!(files.len() >= 12, "the corpus is there");
+    for path in files {
+        let raw = std::fs::read(&path).unwrap();
+        for _ in 0..2 {
+            match s.postmaster.deliver(&raw).await {
+                Ok(_) => {}
+                Err(e) => assert!(!e.is_temporary(), "{}: {e}", path.display()),
+            }
+        }
+    }
+}
