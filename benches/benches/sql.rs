@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sqlx::{AssertSqlSafe, Connection};
 use ticketcore::Store;
 use ticketcore_benches::backend::{self, Subject};
 use ticketcore_sql::SqlStore;
@@ -38,29 +37,7 @@ impl Subject for Postgres {
     }
 
     fn store(&self, rt: &tokio::runtime::Runtime) -> (Arc<dyn Store>, Self::Guard) {
-        let store = rt.block_on(async {
-            let mut admin = sqlx::PgConnection::connect(&self.0).await.expect("connect");
-            let schema = format!(
-                "tc_bench_{}_{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default()
-            );
-            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut admin)
-                .await
-                .expect("schema");
-            let sep = if self.0.contains('?') { '&' } else { '?' };
-            SqlStore::connect(&format!(
-                "{}{sep}options=-c%20search_path%3D{schema}",
-                self.0
-            ))
-            .await
-            .expect("postgres")
-        });
-        (Arc::new(store), ())
+        (rt.block_on(backend::postgres_store(&self.0)), ())
     }
 }
 

@@ -13,6 +13,52 @@ use ticketcore::{Actor, ArticleId, Desk, Message, Store, TicketId, TicketNumber,
 
 use crate::{desk, populate, populated_message_id, request, working_view};
 
+/// A SqlStore in a fresh schema of the PostgreSQL database at `url`. Schemas of earlier
+/// benchmark runs are dropped first (benchmarks never run side by side), so runs do not pile
+/// up data.
+pub async fn postgres_store(url: &str) -> Arc<dyn Store> {
+    use sqlx::{AssertSqlSafe, Connection, Row};
+    static RUN: std::sync::Once = std::sync::Once::new();
+    let mut admin = sqlx::PgConnection::connect(url).await.expect("connect");
+    let mut first = false;
+    RUN.call_once(|| first = true);
+    if first {
+        let old: Vec<String> = sqlx::query(
+            "SELECT CAST(schema_name AS TEXT) FROM information_schema.schemata \
+             WHERE schema_name LIKE 'tc\\_bench\\_%'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .expect("list schemas")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        for schema in old {
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .expect("drop old schema");
+        }
+    }
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!(
+        "tc_bench_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = ticketcore_sql::SqlStore::connect(&format!(
+        "{url}{sep}options=-c%20search_path%3D{schema}"
+    ))
+    .await
+    .expect("postgres");
+    Arc::new(store)
+}
+
 /// The runtime benchmarks run on.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -17,6 +17,19 @@ pub struct Handled {
     pub result: Result<Delivery, MailError>,
 }
 
+/// The exit status an MTA expects from a delivery program (sysexits): 0 when the message was
+/// taken (created, followed up, recorded, deliberately dropped or already there), 75
+/// (`EX_TEMPFAIL`) when trying again later may work, so the MTA keeps the message queued, and
+/// 65 (`EX_DATAERR`) when it never will (too large, not a message), so the MTA returns it to
+/// its sender instead of losing it.
+pub fn exit_code(result: &Result<Delivery, MailError>) -> i32 {
+    match result {
+        Ok(_) => 0,
+        Err(e) if e.is_temporary() => 75,
+        Err(_) => 65,
+    }
+}
+
 /// Delivers every message in the Maildir's `new/`, oldest first. A delivered message (and
 /// one that can never be taken in, flagged `F` for a person to look at) moves to `cur/`; a
 /// temporary failure leaves it in `new/` and stops, so nothing is lost and a rerun resumes.

@@ -670,3 +670,144 @@ async fn the_seed_corpus_goes_through_the_whole_pipeline() {
         }
     }
 }
+
+#[tokio::test]
+async fn filters_set_state_title_and_customer_when_all_patterns_match() {
+    let s = setup().await;
+    let raw = mail(
+        "Boss <boss@vip.example>",
+        "support@desk.example",
+        "hi",
+        "vip1@v",
+        "",
+    );
+    let plain = s.postmaster.deliver(&raw).await.unwrap();
+    let t = ticket(&s, plain.ticket.as_ref().unwrap()).await;
+    assert_eq!(
+        (t.title.as_str(), t.state.as_str()),
+        ("hi", "new"),
+        "the body did not match"
+    );
+    let urgent = "From: Boss <boss@vip.example>\r\nTo: support@desk.example\r\nSubject: hi\r\n\
+                  Message-ID: <vip2@v>\r\n\r\nThis is URGENT.\r\n";
+    let d = s.postmaster.deliver(urgent.as_bytes()).await.unwrap();
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(t.title, "VIP: urgent request");
+    assert_eq!(t.state, "open");
+    assert_eq!(t.customer.as_deref(), Some("karla"));
+}
+
+#[tokio::test]
+async fn mail_to_a_merged_ticket_goes_to_the_surviving_one() {
+    let s = setup().await;
+    let karla = "Karla <karla@example.com>";
+    let a = s
+        .postmaster
+        .deliver(&mail(karla, "support@desk.example", "one", "m1@k", ""))
+        .await
+        .unwrap();
+    let b = s
+        .postmaster
+        .deliver(&mail(karla, "support@desk.example", "two", "m2@k", ""))
+        .await
+        .unwrap();
+    let ta = ticket(&s, a.ticket.as_ref().unwrap()).await;
+    let tb = ticket(&s, b.ticket.as_ref().unwrap()).await;
+    s.desk
+        .merge(&Actor::agent("anna"), ta.id, tb.id)
+        .await
+        .unwrap();
+    let subject = format!("Re: [Ticket#{}]", ta.number);
+    let d = s
+        .postmaster
+        .deliver(&mail(karla, "support@desk.example", &subject, "m3@k", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.ticket.as_ref()),
+        (Outcome::FollowUp, Some(&tb.number))
+    );
+}
+
+#[tokio::test]
+async fn unsent_mail_waits_in_the_outbox_and_goes_once_after_a_restart() {
+    use std::sync::atomic::Ordering;
+    let s = setup().await;
+    let transport = Arc::new(common::Flaky::default());
+    transport.down.store(true, Ordering::SeqCst);
+    let outbox = Outbox::new(s.desk.clone(), transport.clone());
+    for i in 0..3 {
+        let raw = mail(
+            &format!("c{i}@example.org"),
+            "support@desk.example",
+            "hi",
+            &format!("o{i}@c"),
+            "",
+        );
+        s.postmaster.deliver(&raw).await.unwrap();
+    }
+    let report = outbox.run_once().await.unwrap();
+    assert!(report.waiting && report.sent == 0, "{report:?}");
+    assert!(
+        outbox.run_once().await.unwrap().waiting,
+        "still waiting, nothing skipped"
+    );
+    transport.down.store(false, Ordering::SeqCst);
+    // A new outbox on the same store: a restarted process.
+    let restarted = Outbox::new(s.desk.clone(), transport.clone());
+    assert_eq!(restarted.run_once().await.unwrap().sent, 3);
+    assert_eq!(outbox.run_once().await.unwrap().sent, 0);
+    let mut to: Vec<String> = transport
+        .sent
+        .take()
+        .iter()
+        .map(|m| m.recipients[0].clone())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["c0@example.org", "c1@example.org", "c2@example.org"]);
+}
+
+#[tokio::test]
+async fn mail_refused_for_good_is_recorded_on_its_ticket() {
+    let config = common::CONFIG
+        .replace("address = \"info@verein.example\"\n", "")
+        .replace("default_queue = \"Support\"", "default_queue = \"Verein\"");
+    let s = setup_with(&config).await;
+    let transport = Arc::new(Captured::default());
+    let outbox = Outbox::new(s.desk.clone(), transport.clone());
+    // Verein, the default queue, has no address: there is nothing to send from.
+    let raw = mail("c@example.org", "x@elsewhere.example", "hi", "nf@c", "");
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    assert!(d.auto_response);
+    let report = outbox.run_once().await.unwrap();
+    assert_eq!((report.sent, report.failed), (0, 1));
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    let history = s.store.history(t.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Bounce { .. }))
+    );
+}
+
+#[test]
+fn exit_codes_are_what_an_mta_expects() {
+    use ticketcore_mail::source::exit_code;
+    let taken = Ok(ticketcore_mail::Delivery {
+        outcome: Outcome::Ignored,
+        ticket: None,
+        queue: None,
+        reason: None,
+        auto_response: false,
+    });
+    assert_eq!(exit_code(&taken), 0);
+    let down = ticketcore::StoreError::Backend("down".into());
+    assert_eq!(
+        exit_code(&Err(MailError::Desk(ticketcore::Error::Store(down)))),
+        75
+    );
+    assert_eq!(
+        exit_code(&Err(MailError::TooLarge { size: 2, limit: 1 })),
+        65
+    );
+}

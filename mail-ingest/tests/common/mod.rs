@@ -73,6 +73,11 @@ match = { subject = "(?i)rechnung|invoice" }
 set = { queue = "Verein::Kasse", priority = 4 }
 
 [[filters]]
+name = "vip"
+match = { from = "(?i)@vip\\.example>?$", body = "(?i)urgent" }
+set = { state = "open", title = "VIP: urgent request", customer = "karla" }
+
+[[filters]]
 name = "spam"
 match = { "X-Spam-Flag" = "(?i)^yes$" }
 ignore = true
@@ -142,6 +147,23 @@ pub fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &str) -> Vec<u
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{extra}\r\nHello.\r\n"
     )
     .into_bytes()
+}
+
+/// A transport that fails (temporarily) while `down` is set, and keeps what it sends.
+#[derive(Debug, Default)]
+pub struct Flaky {
+    pub down: std::sync::atomic::AtomicBool,
+    pub sent: Captured,
+}
+
+#[async_trait]
+impl Transport for Flaky {
+    async fn send(&self, mail: &Outgoing) -> Result<(), SendError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SendError::Temporary("connection refused".into()));
+        }
+        self.sent.send(mail).await
+    }
 }
 
 /// A transport that keeps what it is given.

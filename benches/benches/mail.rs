@@ -1,0 +1,162 @@
+//! Mail throughput: parsing alone, and the whole PostMaster pipeline (parse, duplicate check,
+//! filters, follow-up detection, routing, ticket creation or follow-up, auto-response) into
+//! MemoryStore, redb and (with a URL) PostgreSQL, on a generated corpus of new requests and
+//! follow-ups, 64 messages in flight so commits can share transactions.
+#![allow(clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ticketcore::{Config, Desk, MemoryStore, Store};
+use ticketcore_benches::backend::runtime;
+use ticketcore_mail::{Inbound, Postmaster};
+use ticketcore_redb::RedbStore;
+
+const MESSAGES: usize = 2_000;
+const IN_FLIGHT: usize = 64;
+
+const CONFIG: &str = r#"
+[numbers]
+generator = "DateChecksum"
+block = 64
+[[groups]]
+name = "support"
+[[queues]]
+name = "Support"
+group = "support"
+address = "support@desk.example"
+auto_response = { new_ticket = "received", follow_up = "follow-up" }
+[[queues]]
+name = "Sales"
+group = "support"
+address = "sales@desk.example"
+[[templates]]
+name = "received"
+subject = "[{{ticket.hook}}] Re: {{ticket.title}}"
+body = "Dear {{customer.name}}, we filed your request as {{ticket.number}}."
+[[templates]]
+name = "follow-up"
+subject = "[{{ticket.hook}}] Re: {{ticket.title}}"
+body = "We added your message to {{ticket.number}}."
+[[filters]]
+name = "spam"
+match = { "X-Spam-Flag" = "(?i)^yes$" }
+ignore = true
+[mail]
+default_queue = "Support"
+auto_responses_per_sender_per_day = 1000
+"#;
+
+/// A run's messages: three in four new requests (a quarter with an attachment), one in four
+/// a follow-up answering an earlier one by In-Reply-To. `run` keeps ids apart across runs.
+fn corpus(run: usize) -> Vec<Vec<u8>> {
+    (0..MESSAGES)
+        .map(|i| {
+            let to = if i % 3 == 0 { "sales@desk.example" } else { "support@desk.example" };
+            let reply = if i % 4 == 3 {
+                format!("In-Reply-To: <r{run}m{}@bench.example>\r\nSubject: Re: request {}\r\n", i - 1, i - 1)
+            } else {
+                format!("Subject: request {i}: the printer on floor {} is broken\r\n", i % 7)
+            };
+            let attachment = if i % 4 == 1 {
+                "--b\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoK\r\n"
+            } else {
+                ""
+            };
+            format!(
+                "From: Customer {i} <c{}@example.org>\r\nTo: {to}\r\n{reply}\
+                 Message-ID: <r{run}m{i}@bench.example>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0100\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+                 --b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+                 Hello,\r\nthe printer shows error E{i}. Gr=C3=BC=C3=9Fe\r\n{attachment}--b--\r\n",
+                i % 500
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+async fn deliver_all(postmaster: Arc<Postmaster>, messages: Vec<Vec<u8>>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = messages.into_iter();
+    loop {
+        while tasks.len() < IN_FLIGHT {
+            let Some(raw) = pending.next() else { break };
+            let p = postmaster.clone();
+            tasks.spawn(async move { p.deliver(&raw).await.expect("delivered") });
+        }
+        if tasks.join_next().await.is_none() {
+            break;
+        }
+    }
+}
+
+/// Times the pipeline on fresh desks from `store`, one run of [`MESSAGES`] per iteration.
+fn pipeline(
+    c: &mut Criterion,
+    name: &str,
+    mut store: impl FnMut(&tokio::runtime::Runtime) -> Arc<dyn Store>,
+) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("mail/pipeline");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    let mut run = 0;
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                run += 1;
+                let messages = corpus(run);
+                let store = store(&rt);
+                let postmaster = rt.block_on(async {
+                    let desk = Desk::new(store);
+                    desk.configure(Config::from_toml(CONFIG).expect("config"))
+                        .await
+                        .expect("configure");
+                    Arc::new(Postmaster::new(Arc::new(desk)))
+                });
+                let start = Instant::now();
+                rt.block_on(deliver_all(postmaster, messages));
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn all(c: &mut Criterion) {
+    let messages = corpus(0);
+    let mut group = c.benchmark_group("mail/parse");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.bench_function("inbound", |b| {
+        b.iter(|| {
+            for raw in &messages {
+                std::hint::black_box(Inbound::parse(raw, u64::MAX).expect("parse"));
+            }
+        })
+    });
+    group.finish();
+
+    pipeline(c, "memory", |_| Arc::new(MemoryStore::new()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut n = 0;
+    pipeline(c, "redb", |_| {
+        n += 1;
+        Arc::new(RedbStore::open(dir.path().join(format!("mail{n}.redb"))).expect("open"))
+    });
+    let url = std::env::var("TICKETCORE_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("TICKETCORE_TEST_POSTGRES_URL"));
+    if let Ok(url) = url {
+        pipeline(c, "postgres", |rt| {
+            rt.block_on(ticketcore_benches::backend::postgres_store(&url))
+        });
+    }
+}
+
+criterion_group!(benches, all);
+criterion_main!(benches);
