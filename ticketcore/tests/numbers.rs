@@ -158,3 +158,41 @@ async fn random_collisions_are_retried() {
     assert_eq!(a.number.as_str(), "100000004242");
     assert_ne!(a.number, b.number);
 }
+
+/// The `subject_number` fuzz target's seeds (fuzz/seeds/subject_number), checked the way the
+/// target checks any input: every number found validates and is in the text. The known-good
+/// seed must be found, the one with a wrong check digit must not.
+#[test]
+fn fuzz_seeds_for_subject_numbers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/subject_number");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        for generator in [
+            Generator::DateChecksum,
+            Generator::Date,
+            Generator::AutoIncrement,
+            Generator::Random,
+        ] {
+            let config = NumberConfig {
+                generator,
+                ..NumberConfig::default()
+            };
+            for number in config.numbers_in(text) {
+                assert!(config.parse(number.as_str()).is_ok());
+                assert!(text.contains(number.as_str()));
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 5, "the seeds are there");
+    let config = NumberConfig::default();
+    let found: Vec<String> = config
+        .numbers_in("AW: Re: [Ticket#2023032410000012] x [Ticket#2023032410000013]")
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(found, ["2023032410000012"]);
+}
