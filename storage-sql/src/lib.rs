@@ -7,9 +7,11 @@
 //! Tickets, articles and events are JSON documents beside the columns every query path needs,
 //! each with an index: the queue view (archived, queue, state type, priority, age), customers,
 //! companies, due times, numbers, Message-IDs. A commit is one transaction; the version
-//! compare-and-swap is a conditional `UPDATE`; event sequence numbers come from one counter
-//! row locked until commit, so events become visible strictly in sequence order and a reader
-//! following `events_since` never skips one that commits late.
+//! compare-and-swap is a conditional `UPDATE`. A reader following `events_since` never skips
+//! an event that commits late: on SQLite and MariaDB event numbers come from one counter row
+//! locked until commit, so they become visible in order; on PostgreSQL, where commits from
+//! many processes must run side by side, they come from a sequence under a shared advisory
+//! lock, and a reader that meets a gap waits out the commits that may fill it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ticketcore::StoreError> {
@@ -109,6 +111,29 @@ fn raced(e: StoreError, lost: impl FnOnce() -> StoreError) -> StoreResult<Writte
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: Db,
+    /// Wakes the task that tells PostgreSQL listeners about new events (coalesced, outside
+    /// the write transactions: NOTIFY takes a database-wide lock at commit).
+    wake: Option<tokio::sync::mpsc::Sender<()>>,
+}
+
+/// The advisory lock PostgreSQL committers hold, shared, while they take and write event
+/// numbers; a follower meeting a gap takes it exclusively to wait them out.
+const EVENT_NUMBERS: i64 = 0x7463_6576_656e_7473;
+
+/// Starts the task that tells PostgreSQL listeners about new events, one NOTIFY per burst of
+/// commits; it ends with the last clone of its store.
+#[cfg(feature = "postgres")]
+fn notifier(pool: sqlx::Pool<sqlx::Postgres>) -> tokio::sync::mpsc::Sender<()> {
+    let (wake, mut woken) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while woken.recv().await.is_some() {
+            let notify = sqlx::query("SELECT pg_notify('ticketcore_events', '')");
+            if let Err(e) = notify.execute(&pool).await {
+                tracing::warn!("waking event followers: {e}");
+            }
+        }
+    });
+    wake
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<String> {
@@ -246,7 +271,13 @@ impl SqlStore {
                 "unsupported database URL {url:?}: use sqlite:PATH, postgres://… or mysql://…"
             )));
         };
-        Ok(SqlStore { db })
+        let wake = match &db {
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pool) => Some(notifier(pool.clone())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        Ok(SqlStore { db, wake })
     }
 
     /// The dialect in use.
@@ -567,11 +598,7 @@ impl SqlStore {
             Ok(Written::Raced(e)) | Err(e) => return Err(e),
         };
         let total: usize = outcomes.iter().flatten().map(Vec::len).sum();
-        let mut seq = if total > 0 {
-            self.counter_add(&mut tx, "event_seq", total as u64).await? - total as u64
-        } else {
-            0
-        };
+        let mut numbers = self.event_numbers(&mut tx, total).await?.into_iter();
         let results: Vec<StoreResult<Receipt>> = outcomes
             .into_iter()
             .map(|outcome| {
@@ -579,8 +606,7 @@ impl SqlStore {
                     events: events
                         .into_iter()
                         .map(|mut e| {
-                            seq += 1;
-                            e.seq = seq;
+                            e.seq = numbers.next().unwrap_or_default();
                             e
                         })
                         .collect(),
@@ -601,15 +627,79 @@ impl SqlStore {
             .collect::<StoreResult<_>>()?;
         self.insert_rows(&mut tx, "events", &["seq", "ticket", "doc"], rows, false)
             .await?;
-        if total > 0 && self.dialect() == Dialect::Postgres {
-            tx.exec(
-                "SELECT pg_notify('ticketcore_events', ?)",
-                &[P::T(seq.to_string())],
+        tx.commit().await?;
+        if let (true, Some(wake)) = (total > 0, &self.wake) {
+            // Full means a wake-up is already pending: it covers these events too.
+            let _ = wake.try_send(());
+        }
+        Ok(results)
+    }
+
+    /// Numbers for `count` events, ascending. PostgreSQL takes them from a sequence, under the
+    /// shared [`EVENT_NUMBERS`] lock held to commit, so commits run side by side; elsewhere
+    /// they come from the counter row, locked until commit, so they become visible in order.
+    async fn event_numbers(&self, tx: &mut Tx, count: usize) -> StoreResult<Vec<u64>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if self.dialect() != Dialect::Postgres {
+            let last = self.counter_add(tx, "event_seq", count as u64).await?;
+            return Ok((last + 1 - count as u64..=last).collect());
+        }
+        tx.exec(
+            "SELECT pg_advisory_xact_lock_shared(?)",
+            &[P::I(EVENT_NUMBERS)],
+        )
+        .await?;
+        let rows = tx
+            .rows(
+                "SELECT nextval('events_seq') FROM generate_series(1, ?)",
+                &[P::I(count as i64)],
+                &[K::I],
             )
             .await?;
+        let mut numbers: Vec<u64> = rows
+            .iter()
+            .filter_map(|r| r.first()?.i())
+            .map(|n| n as u64)
+            .collect();
+        if numbers.len() != count {
+            return Err(StoreError::Backend(
+                "events_seq gave too few numbers".into(),
+            ));
         }
-        tx.commit().await?;
-        Ok(results)
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    /// Events after `after` in order, up to `limit`, stopping before a gap unless every
+    /// number below `settled` is known to be final.
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        settled: u64,
+    ) -> StoreResult<(Vec<Event>, bool, u64)> {
+        let from = i64::try_from(after).unwrap_or(i64::MAX);
+        let sql = format!("SELECT seq, doc FROM events WHERE seq > ? ORDER BY seq LIMIT {limit}");
+        let rows = self.db.rows(&sql, &[P::I(from)], &[K::I, K::T]).await?;
+        let mut expected = after.saturating_add(1);
+        let mut events = Vec::with_capacity(rows.len());
+        let mut highest = after;
+        for row in &rows {
+            let seq = row
+                .first()
+                .and_then(V::i)
+                .ok_or_else(|| StoreError::Backend("corrupt event row".into()))?
+                as u64;
+            highest = highest.max(seq);
+            if seq != expected && seq > settled {
+                return Ok((events, true, highest));
+            }
+            events.push(decode(row.get(1), "event")?);
+            expected = seq + 1;
+        }
+        Ok((events, false, highest))
     }
 
     async fn tickets_where(&self, sql: &str, params: &[P]) -> StoreResult<Vec<Ticket>> {
@@ -1004,15 +1094,21 @@ impl Store for SqlStore {
     }
 
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = limit.min(i64::MAX as usize);
-        let sql = format!("SELECT doc FROM events WHERE seq > ? ORDER BY seq LIMIT {limit}");
-        self.db
-            .rows(&sql, &[P::I(after)], &[K::T])
-            .await?
-            .iter()
-            .map(|r| decode(r.first(), "event"))
-            .collect()
+        let (events, gap, highest) = self.events_after(after, limit, 0).await?;
+        if !gap {
+            return Ok(events);
+        }
+        // PostgreSQL: a smaller number may belong to a commit still under way. Every holder of
+        // a number below `highest` took the shared lock before its number, so once this
+        // exclusive lock is granted they have all ended; a number still missing then belongs
+        // to a commit that failed, and is passed.
+        let mut barrier = self.db.begin().await?;
+        barrier
+            .exec("SELECT pg_advisory_xact_lock(?)", &[P::I(EVENT_NUMBERS)])
+            .await?;
+        barrier.commit().await?;
+        Ok(self.events_after(after, limit, highest).await?.0)
     }
 
     async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {

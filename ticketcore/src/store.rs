@@ -1,6 +1,8 @@
 //! The storage contract. A backend persists what the rules computed, atomically, and enforces
 //! only storage invariants: unique ticket numbers and Message-IDs, version compare-and-swap,
-//! monotonic counters, a gap-free event sequence. It knows nothing of locks or states.
+//! monotonic counters, an event sequence that followers read in order without ever skipping
+//! an event (a number whose commit failed may stay unused). It knows nothing of locks or
+//! states.
 
 use std::collections::BTreeSet;
 
