@@ -227,12 +227,24 @@ impl Postmaster {
             Some(p) => Some(Priority::new(p)?),
             None => None,
         };
-        let created = self.desk.create_ticket(&Actor::System, input).await?;
+        let answer = self
+            .answer(
+                config,
+                mail,
+                &input.queue,
+                input.customer.as_deref(),
+                Response::NewTicket,
+            )
+            .await?;
+        let created = self
+            .desk
+            .create_ticket_then(&Actor::System, input, |config, ticket| {
+                answer.as_ref().map(|a| a.op(config, ticket))
+            })
+            .await?;
         let mut delivery = Delivery::to(Outcome::Created, &created.ticket);
         delivery.reason = reason;
-        delivery.auto_response = self
-            .respond(config, mail, &created.ticket, Response::NewTicket)
-            .await?;
+        delivery.auto_response = answer.is_some();
         Ok(delivery)
     }
 
@@ -344,8 +356,9 @@ impl Postmaster {
         )
     }
 
-    /// Queues the queue's auto-response of kind `response` for `mail`, unless loop protection
-    /// or the per-sender daily limit forbids it. Returns whether one was queued.
+    /// Queues the queue's auto-response of kind `response` for `mail` on an existing ticket,
+    /// unless loop protection or the per-sender daily limit forbids it. Returns whether one
+    /// was queued.
     async fn respond(
         &self,
         config: &Config,
@@ -353,48 +366,106 @@ impl Postmaster {
         ticket: &Ticket,
         response: Response,
     ) -> Result<bool, MailError> {
-        let Some(queue) = config.queue(&ticket.queue) else {
+        let Some(answer) = self
+            .answer(
+                config,
+                mail,
+                &ticket.queue,
+                ticket.customer.as_deref(),
+                response,
+            )
+            .await?
+        else {
             return Ok(false);
+        };
+        let op = answer.op(config, ticket);
+        self.desk.apply(&Actor::System, ticket.id, op).await?;
+        Ok(true)
+    }
+
+    /// Decides on the auto-response of kind `response` from `queue` to `mail`: none without a
+    /// template, for mail from machines or loops, or past the sender's daily limit (counted in
+    /// the store, so the limit holds across processes).
+    async fn answer(
+        &self,
+        config: &Config,
+        mail: &Inbound,
+        queue: &str,
+        customer: Option<&str>,
+        response: Response,
+    ) -> Result<Option<Answer>, MailError> {
+        let Some(q) = config.queue(queue) else {
+            return Ok(None);
         };
         let name = match response {
-            Response::NewTicket => &queue.auto_response.new_ticket,
-            Response::FollowUp => &queue.auto_response.follow_up,
-            Response::Reject => &queue.auto_response.reject,
+            Response::NewTicket => &q.auto_response.new_ticket,
+            Response::FollowUp => &q.auto_response.follow_up,
+            Response::Reject => &q.auto_response.reject,
         };
         let Some(template) = name.as_deref().and_then(|n| config.template(n)) else {
-            return Ok(false);
+            return Ok(None);
         };
         if let Some(reason) = suppressed(mail, &system_addresses(config)) {
-            tracing::info!(ticket = %ticket.number, %reason, "no auto-response");
-            return Ok(false);
+            tracing::info!(%queue, %reason, "no auto-response");
+            return Ok(None);
         }
         let Some(to) = mail.reply_to.clone() else {
-            return Ok(false);
+            return Ok(None);
         };
         let store = self.desk.store();
         let today = self.desk.now().format("%Y-%m-%d");
         let key = format!("auto-response:{}:{today}", to.address.to_lowercase());
         let sent_today = store.next_counter(&key, 1).await?;
         if sent_today > u64::from(config.mail.auto_responses_per_sender_per_day) {
-            tracing::info!(ticket = %ticket.number, to = %to.address, "auto-response limit reached");
-            return Ok(false);
+            tracing::info!(%queue, to = %to.address, "auto-response limit reached");
+            return Ok(None);
         }
-        let customer_name = match &ticket.customer {
-            Some(login) => match store.customer(login).await? {
-                Some(c) => c.name,
-                None => to.name.clone().unwrap_or_else(|| to.address.clone()),
-            },
-            None => to.name.clone().unwrap_or_else(|| to.address.clone()),
-        };
-        let vars = Variables::of(config, ticket, &customer_name, &to.address);
-        let mut subject = vars.render(&template.subject);
+        let customer_name = match customer {
+            Some(login) => store.customer(login).await?.map(|c| c.name),
+            None => None,
+        }
+        .unwrap_or_else(|| to.name.clone().unwrap_or_else(|| to.address.clone()));
+        Ok(Some(Answer {
+            subject: template.subject.clone(),
+            body: template.body.clone(),
+            to,
+            customer_name,
+            article: self.desk.new_article_id(),
+            in_reply_to: mail.message_id.clone(),
+            references: mail
+                .references
+                .iter()
+                .cloned()
+                .chain(mail.message_id.clone())
+                .collect(),
+        }))
+    }
+}
+
+/// An auto-response decided on, to be written for its ticket (which may not exist yet: a new
+/// ticket and its receipt are committed together).
+#[derive(Debug)]
+struct Answer {
+    subject: String,
+    body: String,
+    to: crate::inbound::Mailbox,
+    customer_name: String,
+    article: ticketcore::ArticleId,
+    in_reply_to: Option<String>,
+    references: Vec<String>,
+}
+
+impl Answer {
+    /// The auto-reply operation for `ticket`: the template rendered, the hook in the subject.
+    fn op(&self, config: &Config, ticket: &Ticket) -> Op {
+        let vars = Variables::of(config, ticket, &self.customer_name, &self.to.address);
+        let mut subject = vars.render(&self.subject);
         let tag = config.numbers.subject_tag(&ticket.number);
         if !subject.contains(&tag) {
             subject = format!("[{tag}] {subject}");
         }
-        let article = self.desk.new_article_id();
-        let mut message = Message::text(vars.render(&template.body)).with_subject(subject);
-        message.to = to.display();
+        let mut message = Message::text(vars.render(&self.body)).with_subject(subject);
+        message.to = self.to.display();
         message.from = config
             .system_address(&ticket.queue)
             .map(|a| format!("{} <{a}>", ticket.queue))
@@ -402,23 +473,14 @@ impl Postmaster {
         message.message_id = Some(ticketcore::rules::message_id(
             config,
             &ticket.queue,
-            article,
+            self.article,
         ));
-        message.in_reply_to = mail.message_id.clone();
-        message.references = mail
-            .references
-            .iter()
-            .cloned()
-            .chain(mail.message_id.clone())
-            .collect();
-        self.desk
-            .apply(
-                &Actor::System,
-                ticket.id,
-                Op::AutoReply { article, message },
-            )
-            .await?;
-        Ok(true)
+        message.in_reply_to = self.in_reply_to.clone();
+        message.references = self.references.clone();
+        Op::AutoReply {
+            article: self.article,
+            message,
+        }
     }
 }
 

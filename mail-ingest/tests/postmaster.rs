@@ -811,3 +811,29 @@ fn exit_codes_are_what_an_mta_expects() {
         65
     );
 }
+
+#[tokio::test]
+async fn a_new_ticket_and_its_receipt_are_one_commit() {
+    let s = setup().await;
+    let raw = mail(
+        "Karla <karla@example.com>",
+        "support@desk.example",
+        "One write",
+        "one@k",
+        "",
+    );
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    assert!(d.auto_response);
+    let t = ticket(&s, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(t.version, 1, "created and answered in one commit");
+    let kinds: Vec<&str> = s
+        .store
+        .history(t.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.history_type())
+        .collect();
+    assert_eq!(kinds, ["NewTicket", "EmailCustomer", "SendAutoReply"]);
+    assert_eq!(s.store.articles(t.id).await.unwrap().len(), 2);
+}

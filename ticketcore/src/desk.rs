@@ -102,8 +102,11 @@ struct NumberBlock {
 }
 
 /// What an operation needs loaded and computed, so one retry loop serves them all.
+/// What to do to a ticket right after creating it, in the same commit.
+type Then<'a> = &'a (dyn Fn(&Config, &Ticket) -> Option<Op> + Send + Sync);
+
 enum Plan<'a> {
-    Create(&'a NewTicket),
+    Create(&'a NewTicket, Option<Then<'a>>),
     Apply(TicketId, &'a Op),
     FollowUp {
         ticket: TicketId,
@@ -365,13 +368,22 @@ impl Desk {
             };
             let mut action = FollowUpAction::Append;
             let change = match &plan {
-                Plan::Create(input) => {
+                Plan::Create(input, then) => {
                     let f = match fresh.take() {
                         Some(f) => f,
                         None => self.fresh(&config).await?,
                     };
-                    let change = rules::create(ctx, input, &f)?;
+                    let mut change = rules::create(ctx, input, &f)?;
                     fresh = Some(f);
+                    let next = match (then, change.writes.first()) {
+                        (Some(then), Some(w)) => then(&config, &w.ticket)
+                            .map(|op| rules::apply(ctx, &w.ticket, &op))
+                            .transpose()?,
+                        _ => None,
+                    };
+                    if let Some(next) = next {
+                        change = change.then(next);
+                    }
                     change
                 }
                 Plan::Apply(id, op) => rules::apply(ctx, &self.load(*id).await?, op)?,
@@ -472,7 +484,28 @@ impl Desk {
     }
 
     /// Creates a ticket with its first article.
-    pub async fn create_ticket(&self, actor: &Actor, mut input: NewTicket) -> Result<Committed> {
+    pub async fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Committed> {
+        self.create(actor, input, None).await
+    }
+
+    /// Creates a ticket and applies, in the same commit, the operation `then` derives from the
+    /// new ticket (the mail layer's auto-response): one durable write instead of two, and
+    /// never a ticket without the answer it was promised.
+    pub async fn create_ticket_then(
+        &self,
+        actor: &Actor,
+        input: NewTicket,
+        then: impl Fn(&Config, &Ticket) -> Option<Op> + Send + Sync,
+    ) -> Result<Committed> {
+        self.create(actor, input, Some(&then)).await
+    }
+
+    async fn create(
+        &self,
+        actor: &Actor,
+        mut input: NewTicket,
+        then: Option<Then<'_>>,
+    ) -> Result<Committed> {
         // The ticket records its customer's company, whatever the visibility switch says now,
         // so turning company visibility on later covers existing tickets too.
         if input.customer_company.is_none() {
@@ -484,7 +517,7 @@ impl Desk {
                 input.customer_company = self.store.customer(login).await?.and_then(|c| c.company);
             }
         }
-        Ok(self.execute(actor, Plan::Create(&input)).await?.1)
+        Ok(self.execute(actor, Plan::Create(&input, then)).await?.1)
     }
 
     /// Applies one operation to a ticket.

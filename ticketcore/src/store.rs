@@ -77,6 +77,28 @@ pub struct Change {
     pub writes: Vec<TicketWrite>,
 }
 
+impl Change {
+    /// This change followed by `next` (computed from this change's result) as one atomic
+    /// change: writes to the same ticket merge into one, keeping the version this change
+    /// expects, so two steps cost one commit.
+    pub fn then(mut self, next: Change) -> Change {
+        for w in next.writes {
+            match self.writes.iter_mut().find(|m| m.ticket.id == w.ticket.id) {
+                Some(merged) => {
+                    let version = merged.ticket.version;
+                    merged.ticket = w.ticket;
+                    merged.ticket.version = version;
+                    merged.articles.extend(w.articles);
+                    merged.blobs.extend(w.blobs);
+                    merged.events.extend(w.events);
+                }
+                None => self.writes.push(w),
+            }
+        }
+        self
+    }
+}
+
 /// What a commit returns: the appended events with their sequence numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Receipt {
