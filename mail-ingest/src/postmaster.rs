@@ -127,11 +127,8 @@ impl Postmaster {
         let mail = Inbound::parse(raw, config.mail.max_message_size)?;
         let store = self.desk.store().clone();
         let identity = mail.identity();
-        if let Some(article) = store.article_by_message_id(&identity).await? {
-            return Ok(match store.ticket(article.ticket).await? {
-                Some(t) => Delivery::to(Outcome::Duplicate, &t),
-                None => Delivery::without_ticket(Outcome::Duplicate, identity),
-            });
+        if let Some(duplicate) = self.taken_in(&identity).await? {
+            return Ok(duplicate);
         }
         if mail.report.is_some() {
             return self.bounce(&config, &mail).await;
@@ -153,19 +150,24 @@ impl Postmaster {
         };
         match result {
             // Delivered concurrently by someone else: the first one counts.
-            Err(MailError::Desk(ticketcore::Error::Store(StoreError::Duplicate(_)))) => {
-                let existing = store.article_by_message_id(&identity).await?;
-                let ticket = match existing {
-                    Some(a) => store.ticket(a.ticket).await?,
-                    None => None,
-                };
-                Ok(match ticket {
-                    Some(t) => Delivery::to(Outcome::Duplicate, &t),
-                    None => Delivery::without_ticket(Outcome::Duplicate, identity),
-                })
-            }
+            Err(MailError::Desk(ticketcore::Error::Store(StoreError::Duplicate(_)))) => Ok(self
+                .taken_in(&identity)
+                .await?
+                .unwrap_or_else(|| Delivery::without_ticket(Outcome::Duplicate, identity))),
             other => other,
         }
+    }
+
+    /// The delivery of a message taken in before, found by its identity.
+    async fn taken_in(&self, identity: &str) -> Result<Option<Delivery>, MailError> {
+        let store = self.desk.store();
+        let Some(article) = store.article_by_message_id(identity).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match store.ticket(article.ticket).await? {
+            Some(t) => Delivery::to(Outcome::Duplicate, &t),
+            None => Delivery::without_ticket(Outcome::Duplicate, identity.to_string()),
+        }))
     }
 
     /// The article content of an incoming message.

@@ -12,13 +12,12 @@
 )]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ticketcore::{Config, Desk, Store, TicketQuery};
+use ticketcore::{Config, Desk, Store};
 use ticketcore_mail::Postmaster;
 use ticketcore_mail::source::deliver_mbox;
 use ticketcore_redb::RedbStore;
@@ -115,23 +114,8 @@ async fn parent() -> u64 {
     write_mbox(&dir.path().join("import.mbox"));
     let mut reported = BTreeSet::new();
     for kill in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(150 + (kill * 7919) % 600));
-        let _ = child.kill();
-        child.wait().unwrap();
-        for line in reader.join().unwrap() {
+        let delay = Duration::from_millis(150 + (kill * 7919) % 600);
+        for line in ticketcore::testkit::killed_child(CHILD, dir.path(), delay) {
             if let Some(id) = line.split(' ').next() {
                 reported.insert(id.to_string());
             }
@@ -141,27 +125,11 @@ async fn parent() -> u64 {
     import(dir.path(), false).await;
     let store = RedbStore::open(dir.path().join("desk.redb")).unwrap();
     let mut ids = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .query(&TicketQuery {
-                after,
-                limit: 500,
-                archived: None,
-                ..TicketQuery::default()
-            })
-            .await
-            .unwrap();
-        for t in &page.tickets {
-            for a in store.articles(t.id).await.unwrap() {
-                if let Some(id) = a.message_id.filter(|id| id.ends_with("@import.example")) {
-                    ids.push(id);
-                }
+    for t in ticketcore::testkit::all_tickets(&store).await {
+        for a in store.articles(t.id).await.unwrap() {
+            if let Some(id) = a.message_id.filter(|id| id.ends_with("@import.example")) {
+                ids.push(id);
             }
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
         }
     }
     let unique: BTreeSet<&String> = ids.iter().collect();

@@ -12,15 +12,12 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ticketcore::testkit::{desk_with, fixture_config};
-use ticketcore::{
-    Actor, Channel, EventKind, Message, NewAttachment, NewTicket, Store, TicketQuery,
-};
+use ticketcore::{Actor, Channel, EventKind, Message, NewAttachment, NewTicket, Store};
 use ticketcore_redb::RedbStore;
 
 const CHILD: &str = "TICKETCORE_REDB_CRASH_CHILD";
@@ -110,15 +107,7 @@ async fn interrupted_creation() -> u32 {
     let mut kills = 0;
     for delay in (0..40).step_by(2) {
         let path = dir.path().join(format!("new-{delay}.redb"));
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, &path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = child.kill();
-        child.wait().unwrap();
+        ticketcore::testkit::killed_child(CHILD, &path, Duration::from_millis(delay));
         kills += 1;
         if path.exists() {
             let store = RedbStore::open(&path)
@@ -138,25 +127,9 @@ async fn parent() -> (u32, usize) {
     let path = dir.path().join("crash.redb");
     let mut promised: BTreeMap<String, usize> = BTreeMap::new();
     for kill in 0..kills {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
         // Kill at varying moments, some early (during open/configure), most mid-stream.
-        let delay = 40 + (u64::from(kill) * 7919) % 400;
-        std::thread::sleep(Duration::from_millis(delay));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        let delay = Duration::from_millis(40 + (u64::from(kill) * 7919) % 400);
+        let lines = ticketcore::testkit::killed_child(CHILD, &path, delay);
         for line in &lines {
             let mut parts = line.split(' ');
             let (Some(number), Some(articles)) = (parts.next(), parts.next()) else {
@@ -182,24 +155,7 @@ async fn parent() -> (u32, usize) {
 /// whole: findable by number, in the queue view once, its articles matching its history.
 async fn verify(path: &std::path::Path, promised: &BTreeMap<String, usize>, kill: u32) {
     let store = RedbStore::open(path).unwrap_or_else(|e| panic!("reopen after kill {kill}: {e}"));
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .query(&TicketQuery {
-                after,
-                limit: 500,
-                archived: None,
-                ..TicketQuery::default()
-            })
-            .await
-            .unwrap();
-        all.extend(page.tickets);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let all = ticketcore::testkit::all_tickets(&store).await;
     let mut numbers = BTreeSet::new();
     for t in &all {
         assert!(

@@ -1,6 +1,6 @@
 //! The conformance suite is only worth something if it fails broken backends. These wrap
 //! MemoryStore with one classic storage bug each and require the suite to catch it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use ticketcore::article::ContentHash;
 use ticketcore::store::StoredConfig;
 use ticketcore::testkit::{self, Backend, scenarios};
 use ticketcore::{
-    Article, Change, Config, DueKind, Event, MemoryStore, Receipt, Store, StoreResult, Ticket,
-    TicketId, TicketNumber, TicketPage, TicketQuery,
+    Actor, Article, Change, Channel, Config, DueKind, Error, Event, MemoryStore, Message,
+    NewTicket, Receipt, Store, StoreError, StoreResult, Ticket, TicketId, TicketNumber, TicketPage,
+    TicketQuery,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +29,8 @@ enum Bug {
     IgnoresPageKey,
     /// The due-time index misses the latest due tickets (an off-by-one on `until`).
     StaleDueIndex,
+    /// Every commit of an existing ticket finds it changed meanwhile (endless contention).
+    AlwaysStale,
 }
 
 #[derive(Debug)]
@@ -96,6 +99,10 @@ impl Store for Buggy {
         self.0.next_due(kind).await
     }
     async fn commit(&self, mut change: Change) -> StoreResult<Receipt> {
+        if self.1 == Bug::AlwaysStale && change.writes.iter().any(|w| w.expected_version.is_some())
+        {
+            return Err(StoreError::Conflict("always".into()));
+        }
         if self.1 == Bug::NoCompareAndSwap {
             for w in &mut change.writes {
                 if w.expected_version.is_some()
@@ -196,4 +203,22 @@ fn missed_due_times_are_caught() {
 #[test]
 fn the_reference_itself_passes() {
     assert!(!fails(testkit::model::run::<testkit::Memory>));
+}
+
+#[test]
+fn endless_conflicts_end_in_contention_after_the_configured_attempts() {
+    testkit::block_on(async {
+        let store: Arc<dyn Store> = Arc::new(Buggy(MemoryStore::new(), Bug::AlwaysStale));
+        let (desk, _clock) = testkit::desk_with(store, testkit::fixture_config(), 1).await;
+        let desk = desk.with_attempts(3);
+        let anna = Actor::agent("anna");
+        let input = NewTicket::new("Support", "busy", Channel::Phone, Message::text("help"));
+        let t = desk.create_ticket(&anna, input).await.unwrap().ticket;
+        match desk.lock(&anna, t.id).await {
+            Err(Error::Contention(3)) => {}
+            other => panic!("expected contention after 3 attempts, got {other:?}"),
+        }
+        let stored = desk.ticket(&anna, t.id).await.unwrap();
+        assert_eq!(stored.version, t.version, "nothing was written");
+    });
 }

@@ -99,6 +99,54 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// Every ticket in `store`, archived or not, page by page through the queue query: what a
+/// check after a crash or an import looks at.
+pub async fn all_tickets(store: &dyn Store) -> Vec<crate::ticket::Ticket> {
+    let mut all = Vec::new();
+    let mut query = crate::store::TicketQuery {
+        limit: 500,
+        archived: None,
+        ..crate::store::TicketQuery::default()
+    };
+    loop {
+        let page = store.query(&query).await.expect("query");
+        all.extend(page.tickets);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// Runs this test binary again as a child with `role` set to `value`, kills it with SIGKILL
+/// after `delay`, and returns the lines it printed until then: the harness of crash tests,
+/// where the child reports each commit once it has returned.
+pub fn killed_child(
+    role: &str,
+    value: &std::path::Path,
+    delay: std::time::Duration,
+) -> Vec<String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .env(role, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("child stdout");
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().expect("reap the child");
+    reader.join().unwrap_or_default()
+}
+
 /// The moment every suite desk starts at: Monday 2026-03-02, 09:00 in Berlin.
 pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
