@@ -468,14 +468,14 @@ impl SqlStore {
     async fn write_changes(&self, tx: &mut Tx, changes: &[Change]) -> StoreResult<Written> {
         let known = self.known(tx, Keys::of(changes)).await?;
         let plan = batch::plan(known, changes);
+        let sets = TICKET_COLUMNS
+            .split(", ")
+            .skip(2)
+            .map(|c| format!("{c} = ?"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("UPDATE tickets SET {sets} WHERE id = ? AND version = ?");
         for (t, expected) in &plan.updates {
-            let sets = TICKET_COLUMNS
-                .split(", ")
-                .skip(2)
-                .map(|c| format!("{c} = ?"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("UPDATE tickets SET {sets} WHERE id = ? AND version = ?");
             let mut params = ticket_params(t)?.split_off(2);
             params.push(P::B(id_bytes(t.id)));
             params.push(P::I(*expected as i64));
