@@ -131,38 +131,50 @@ fn trim_separator(mut message: Vec<u8>) -> Vec<u8> {
     message
 }
 
-/// Delivers the messages of an mbox file, up to `in_flight` at once (their commits share
-/// transactions where the store groups them). Idempotent: an interrupted import run again
-/// skips what was taken in (as duplicates) and loses nothing. `each` sees every message as
-/// it finishes, in any order.
+/// Delivers the messages of an mbox file, up to `in_flight` at once (see [`deliver_all`]).
+/// Idempotent: an interrupted import run again skips what was taken in (as duplicates) and
+/// loses nothing.
 pub async fn deliver_mbox(
     postmaster: Arc<Postmaster>,
     file: &Path,
     in_flight: usize,
-    mut each: impl FnMut(&Handled),
+    each: impl FnMut(&Handled),
 ) -> Result<Vec<Handled>, MailError> {
     let bytes = std::fs::read(file)?;
-    let messages = split_mbox(&bytes);
+    let messages = split_mbox(&bytes)
+        .into_iter()
+        .enumerate()
+        .map(|(n, raw)| (format!("{} #{}", file.display(), n + 1), raw));
+    deliver_all(postmaster, messages, in_flight, each).await
+}
+
+/// Delivers `(source, raw)` messages, up to `in_flight` at once, so their commits share
+/// transactions where the store groups them. `each` sees every message as it finishes, in
+/// any order (a progress bar counts them).
+pub async fn deliver_all(
+    postmaster: Arc<Postmaster>,
+    messages: impl IntoIterator<Item = (String, Vec<u8>)>,
+    in_flight: usize,
+    mut each: impl FnMut(&Handled),
+) -> Result<Vec<Handled>, MailError> {
     let mut tasks = tokio::task::JoinSet::new();
-    let mut handled = Vec::with_capacity(messages.len());
-    let mut pending = messages.into_iter().enumerate();
+    let mut handled = Vec::new();
+    let mut pending = messages.into_iter();
     let in_flight = in_flight.max(1);
     loop {
         while tasks.len() < in_flight {
-            let Some((n, raw)) = pending.next() else {
+            let Some((source, raw)) = pending.next() else {
                 break;
             };
             let postmaster = postmaster.clone();
-            tasks.spawn(async move { (n, postmaster.deliver(&raw).await) });
+            tasks.spawn(async move { (source, postmaster.deliver(&raw).await) });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (n, result) = joined.map_err(|e| MailError::Transport(format!("import task: {e}")))?;
-        let h = Handled {
-            source: format!("{} #{}", file.display(), n + 1),
-            result,
-        };
+        let (source, result) =
+            joined.map_err(|e| MailError::Transport(format!("import task: {e}")))?;
+        let h = Handled { source, result };
         each(&h);
         handled.push(h);
     }

@@ -53,9 +53,13 @@ pub const SCHEMA_VERSION: u64 = 1;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// redb refused (not a redb file, locked by another process, I/O error, ...).
+    /// redb refused (not a redb file, I/O error, ...).
     #[error("cannot open the ticket database: {0}")]
     Redb(String),
+    /// Another process has the file open: redb admits one process at a time, so a caller that
+    /// may wait (an MTA's delivery program) tries again shortly.
+    #[error("the ticket database {0} is in use by another process")]
+    InUse(String),
     /// Written by a newer ticketcore-redb: refusing rather than misreading it.
     #[error(
         "the ticket database has format version {found}, but this ticketcore-redb understands \
@@ -153,7 +157,12 @@ impl RedbStore {
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
             .open(path)
-            .map_err(|e| OpenError::Redb(e.to_string()))?;
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    OpenError::InUse(path.display().to_string())
+                }
+                e => OpenError::Redb(e.to_string()),
+            })?;
         RedbStore::with_database(db)
     }
 

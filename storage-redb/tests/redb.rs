@@ -53,6 +53,16 @@ fn garbage_is_refused_without_panic() {
     assert!(matches!(RedbStore::open(&path), Err(OpenError::Redb(_))));
 }
 
+#[test]
+fn a_file_in_use_is_told_apart_from_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    let first = RedbStore::open(&path).unwrap();
+    assert!(matches!(RedbStore::open(&path), Err(OpenError::InUse(_))));
+    drop(first);
+    assert!(RedbStore::open(&path).is_ok());
+}
+
 #[tokio::test]
 async fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();

@@ -326,13 +326,16 @@ pub struct Problem {
     pub location: String,
     /// What is wrong.
     pub message: String,
+    /// The line of the TOML document it was read from (1-based), when known.
+    pub line: Option<usize>,
 }
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The TOML does not parse or does not fit the schema; the message names line and column.
+    /// The TOML does not parse or does not fit the schema; the one-line message names line
+    /// and column.
     #[error("configuration does not parse: {0}")]
     Parse(String),
     /// It parses but contradicts itself.
@@ -343,13 +346,16 @@ pub enum ConfigError {
 fn list(problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("  {}: {}", p.location, p.message))
+        .map(|p| format!("  {p}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}, ")?;
+        }
         write!(f, "{}: {}", self.location, self.message)
     }
 }
@@ -357,9 +363,27 @@ impl fmt::Display for Problem {
 impl Config {
     /// Parses and validates a TOML document.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string().trim().into()))?;
-        config.validate()?;
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().replace('\n', " ");
+            ConfigError::Parse(match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message,
+            })
+        })?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(mut problems) => {
+                for p in &mut problems {
+                    p.line = locate(text, &p.location);
+                }
+                ConfigError::Invalid(problems)
+            }
+            e => e,
+        })?;
         Ok(config)
     }
 
@@ -432,8 +456,13 @@ impl Config {
     /// Checks that every reference resolves and names are unique; reports every problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        let mut problem =
-            |location: String, message: String| problems.push(Problem { location, message });
+        let mut problem = |location: String, message: String| {
+            problems.push(Problem {
+                location,
+                message,
+                line: None,
+            })
+        };
 
         let groups = unique(self.groups.iter().map(|g| &g.name), "group", &mut problem);
         let roles = unique(self.roles.iter().map(|r| &r.name), "role", &mut problem);
@@ -670,6 +699,26 @@ impl Config {
             Err(ConfigError::Invalid(problems))
         }
     }
+}
+
+/// The line a problem's location was written on: the `[section]` header, or for an item
+/// (`queue "Allgemein"`) the line naming it. Best effort: `None` when it was not written
+/// (a default) or cannot be told apart.
+fn locate(text: &str, location: &str) -> Option<usize> {
+    let line_of = |wanted: &dyn Fn(&str) -> bool| {
+        text.lines()
+            .position(|l| wanted(l.split('#').next().unwrap_or("").trim()))
+            .map(|i| i + 1)
+    };
+    if location.starts_with('[') {
+        return line_of(&|l| l == location);
+    }
+    let (_, name) = location.split_once(' ')?;
+    line_of(&|l| {
+        l.split_once('=').is_some_and(|(key, value)| {
+            matches!(key.trim(), "name" | "login") && value.trim() == name
+        })
+    })
 }
 
 /// Collects names, reporting duplicates.

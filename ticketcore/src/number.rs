@@ -141,6 +141,34 @@ impl NumberConfig {
         }
     }
 
+    /// The counter key and value `number` was issued from: the inverse of [`Self::format`]
+    /// for the counting formats (`None` for Random or a number of another format). Moving a
+    /// desk to another store uses it to continue every counter past the numbers it brings.
+    pub fn counter_of(&self, number: &TicketNumber) -> Option<(String, u64)> {
+        let digits = number.0.as_str();
+        let sys = self.system_id.as_str();
+        let (day, counter) = match self.generator {
+            Generator::Random => return None,
+            Generator::AutoIncrement => (None, digits.strip_prefix(sys)?),
+            Generator::Date | Generator::DateChecksum => {
+                let date = digits.get(..8)?;
+                let day = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+                let rest = digits.get(8..)?.strip_prefix(sys)?;
+                let rest = match self.generator {
+                    Generator::DateChecksum => rest.get(..rest.len().checked_sub(1)?)?,
+                    _ => rest,
+                };
+                (Some(day), rest)
+            }
+        };
+        if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value = counter.parse().ok()?;
+        let key = self.counter_key(day.unwrap_or_default())?;
+        Some((key, value))
+    }
+
     /// Formats a number from a counter value (ignored by Random) and random bits (used by
     /// Random only). Pure: the Desk supplies both.
     pub fn format(&self, day: NaiveDate, counter: u64, random: u64) -> TicketNumber {
@@ -309,6 +337,34 @@ mod tests {
         let long = config(Generator::DateChecksum).format(d, 123_456, 0);
         assert_eq!(long.as_str().len(), 8 + 2 + 6 + 1);
         assert!(config(Generator::DateChecksum).parse(long.as_str()).is_ok());
+    }
+
+    #[test]
+    fn counter_of_inverts_format() {
+        let d = day("2026-11-25");
+        for generator in [
+            Generator::AutoIncrement,
+            Generator::Date,
+            Generator::DateChecksum,
+        ] {
+            let c = config(generator);
+            for counter in [1, 42, 99_999, 1_234_567] {
+                let number = c.format(d, counter, 0);
+                assert_eq!(
+                    c.counter_of(&number),
+                    Some((c.counter_key(d).unwrap_or_default(), counter)),
+                    "{generator:?} {number}"
+                );
+            }
+        }
+        let random = config(Generator::Random);
+        assert_eq!(random.counter_of(&random.format(d, 0, 42)), None);
+        let date = config(Generator::Date);
+        assert_eq!(
+            date.counter_of(&TicketNumber("20261325100001".into())),
+            None
+        );
+        assert_eq!(date.counter_of(&TicketNumber("2026112599".into())), None);
     }
 
     #[test]

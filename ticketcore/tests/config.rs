@@ -64,6 +64,20 @@ fn assert_refused(toml: &str, location: &str, message: &str) {
         text.contains(location) && text.contains(message),
         "Display names place and problem: {text}"
     );
+    // An item is located at the line that names it, a section at its header.
+    let naming = match location.split_once(' ') {
+        _ if location.starts_with('[') => Some(location.to_string()),
+        Some((_, name)) => ["name", "login"]
+            .iter()
+            .map(|key| format!("{key} = {name}"))
+            .find(|l| toml.contains(l.as_str())),
+        None => None,
+    };
+    if let Some(naming) = naming {
+        let line = line_of(toml, &naming);
+        assert_eq!(problems[0].line, Some(line), "{location} in: {text}");
+        assert!(text.contains(&format!("line {line}, ")), "{text}");
+    }
 }
 
 /// Asserts that `toml` does not parse and the message names `what` and the 1-based `line`.
@@ -561,12 +575,15 @@ fn every_problem_is_reported_at_once() {
         panic!("three mistakes, yet no validation problems");
     };
     let found: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let bernd = line_of(&toml, "login = \"bernd\"");
+    let allgemein = line_of(&toml, "name = \"Allgemein\"");
+    let mail = line_of(&toml, "[mail]");
     assert_eq!(
         found,
         [
-            "agent \"bernd\": unknown role \"Buchhalter\"",
-            "queue \"Allgemein\": unknown calendar \"büro\"",
-            "[mail]: unknown default_queue \"Posteingang\"",
+            format!("line {bernd}, agent \"bernd\": unknown role \"Buchhalter\""),
+            format!("line {allgemein}, queue \"Allgemein\": unknown calendar \"büro\""),
+            format!("line {mail}, [mail]: unknown default_queue \"Posteingang\""),
         ],
         "one problem per mistake"
     );

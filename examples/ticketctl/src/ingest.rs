@@ -1,0 +1,163 @@
+//! `ticketctl ingest`: mail in. One message on stdin is the MTA's pipe (exit status as
+//! sysexits says); files, a Maildir or an mbox are bulk.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use ticketcore_mail::source::{self, Handled};
+use ticketcore_mail::{Delivery, MailError, Postmaster};
+
+use crate::failure::{DATA, Failure, TEMPORARY};
+use crate::open::Access;
+
+/// Messages of an mbox in flight at once, so their commits share transactions.
+const MBOX_IN_FLIGHT: usize = 16;
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Print one JSON line per message: {"source", "outcome" (created, follow_up, rejected,
+    /// ignored, duplicate; "failed" when nothing was stored and a retry may work), "ticket",
+    /// "queue", "reason", "auto_response"}.
+    #[arg(long)]
+    json: bool,
+    /// Deliver every message in this Maildir's new/ (each moves to cur/ once committed).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "mbox"])]
+    maildir: Option<PathBuf>,
+    /// Import every message of this mbox file (idempotent: a rerun skips what is in).
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    mbox: Option<PathBuf>,
+    /// Message files; without any, one message is read from stdin.
+    files: Vec<PathBuf>,
+}
+
+pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
+    // Read stdin before opening the store: a redb file is held only for the commit.
+    let stdin = if args.files.is_empty() && args.maildir.is_none() && args.mbox.is_none() {
+        let mut raw = Vec::new();
+        std::io::stdin().read_to_end(&mut raw)?;
+        Some(raw)
+    } else {
+        None
+    };
+    // Every file is read before anything is delivered: a typo in a name fails the command
+    // before it has half happened.
+    let files = args
+        .files
+        .iter()
+        .map(|f| {
+            std::fs::read(f)
+                .map_err(|e| Failure::failed(format!("cannot read {}: {e}", f.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let postmaster = Arc::new(Postmaster::new(access.desk().await?));
+    let mut report = Report::new(args.json);
+    if let Some(raw) = stdin {
+        let result = postmaster.deliver(&raw).await;
+        report.add(&Handled {
+            source: "stdin".into(),
+            result,
+        });
+    } else if let Some(dir) = &args.maildir {
+        source::deliver_maildir(&postmaster, dir, |h| report.add(h)).await?;
+    } else if let Some(file) = &args.mbox {
+        let bytes = std::fs::read(file)
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
+        let messages = source::split_mbox(&bytes);
+        let bar = ProgressBar::new(messages.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let named = messages
+            .into_iter()
+            .enumerate()
+            .map(|(n, raw)| (format!("{} #{}", file.display(), n + 1), raw));
+        source::deliver_all(postmaster, named, MBOX_IN_FLIGHT, |h| {
+            bar.suspend(|| report.add(h));
+            bar.inc(1);
+        })
+        .await?;
+        bar.finish_and_clear();
+    } else {
+        for (file, raw) in args.files.iter().zip(files) {
+            let result = postmaster.deliver(&raw).await;
+            report.add(&Handled {
+                source: file.display().to_string(),
+                result,
+            });
+        }
+    }
+    Ok(report.code)
+}
+
+/// Prints each message's fate and keeps the exit status: the worst one wins, a temporary
+/// failure over a permanent one (the MTA must keep what can still be taken in).
+struct Report {
+    json: bool,
+    code: u8,
+}
+
+impl Report {
+    fn new(json: bool) -> Report {
+        Report { json, code: 0 }
+    }
+
+    fn add(&mut self, handled: &Handled) {
+        let code = source::exit_code(&handled.result) as u8;
+        if code == TEMPORARY || (code == DATA && self.code == 0) {
+            self.code = code;
+        }
+        if self.json {
+            println!("{}", line(&handled.source, &handled.result));
+            return;
+        }
+        match &handled.result {
+            Ok(d) => println!("{}: {}", handled.source, describe(d)),
+            Err(e) => eprintln!("ticketctl: {}: {e}", handled.source),
+        }
+    }
+}
+
+/// The `--json` line of one message.
+fn line(source: &str, result: &Result<Delivery, MailError>) -> serde_json::Value {
+    match result {
+        Ok(d) => json!({
+            "source": source,
+            "outcome": d.outcome,
+            "ticket": d.ticket,
+            "queue": d.queue,
+            "reason": d.reason,
+            "auto_response": d.auto_response,
+        }),
+        Err(e) => json!({
+            "source": source,
+            "outcome": if e.is_temporary() { "failed" } else { "rejected" },
+            "ticket": null,
+            "queue": null,
+            "reason": e.to_string(),
+            "auto_response": false,
+        }),
+    }
+}
+
+fn describe(d: &Delivery) -> String {
+    let outcome = serde_json::to_value(d.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+        .replace('_', "-");
+    let mut text = outcome;
+    if let (Some(ticket), Some(queue)) = (&d.ticket, &d.queue) {
+        text.push_str(&format!(" {ticket} in {queue}"));
+    }
+    if let Some(reason) = &d.reason {
+        text.push_str(&format!(" ({reason})"));
+    }
+    if d.auto_response {
+        text.push_str(", auto-response queued");
+    }
+    text
+}

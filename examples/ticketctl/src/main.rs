@@ -1,0 +1,306 @@
+//! `ticketctl`: ticketcore on the command line. How a newcomer first meets the engine
+//! (`ticketctl demo`), how an MTA hands mail over (`ticketctl ingest`), and how scripts and bots
+//! drive a desk: queue views, agent actions, maintenance and the event log as JSON lines.
+//!
+//! Exit status: 0 done, 1 refused (permissions, locks, states) or failed, 2 usage error,
+//! and for `ingest` what an MTA expects (75 try again later, 65 never).
+// A command-line tool's output is its stdout.
+#![allow(clippy::print_stdout)]
+
+mod act;
+mod demo;
+mod events;
+mod failure;
+mod ingest;
+mod init;
+mod maintenance;
+mod open;
+mod stats;
+mod table;
+mod transfer;
+mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::failure::Failure;
+use crate::open::Access;
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketctl", version, about, long_about = None)]
+struct Cli {
+    /// The desk's store: redb:PATH, sqlite:PATH, postgres://… or mysql://…
+    #[arg(
+        long,
+        global = true,
+        env = "TICKETCORE_STORE",
+        default_value = "redb:./ticketcore.redb"
+    )]
+    store: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The acting agent of an agent action.
+#[derive(Debug, Args)]
+struct AsAgent {
+    /// The agent's login.
+    #[arg(long = "as", value_name = "AGENT")]
+    agent: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load (or replace, keeping every ticket) the desk's configuration from a TOML file.
+    Init {
+        /// The configuration file (see examples/ticketctl/desk.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Take mail in: one message from stdin (for an MTA), files, a Maildir or an mbox.
+    Ingest(ingest::IngestArgs),
+    /// The queue view.
+    List(view::ListArgs),
+    /// One ticket with its articles and history.
+    Show(view::ShowArgs),
+    /// Lock a ticket (the agent becomes its owner).
+    Lock {
+        /// Ticket number.
+        number: String,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Release a ticket's lock.
+    Unlock {
+        /// Ticket number.
+        number: String,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Move a ticket to another queue.
+    Move {
+        /// Ticket number.
+        number: String,
+        /// Target queue, e.g. "Vorstand::Schatzmeister".
+        queue: String,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Set a ticket's state.
+    State {
+        /// Ticket number.
+        number: String,
+        /// State name, e.g. "open", "closed successful", "pending reminder".
+        state: String,
+        /// When a pending state is due (RFC 3339, e.g. 2026-12-01T09:00:00+01:00).
+        #[arg(long, value_parser = rfc3339)]
+        pending_until: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Set a ticket's priority (1 lowest .. 5 highest).
+    Priority {
+        /// Ticket number.
+        number: String,
+        /// 1..5
+        #[arg(value_parser = clap::value_parser!(u8).range(1..=5))]
+        priority: u8,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Set a ticket's owner.
+    Owner {
+        /// Ticket number.
+        number: String,
+        /// The new owner's login.
+        login: String,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Add a note.
+    Note {
+        /// Ticket number.
+        number: String,
+        /// The note.
+        text: String,
+        /// Agents to notify (repeatable).
+        #[arg(long, value_name = "LOGIN")]
+        notify: Vec<String>,
+        /// Let the customer see it.
+        #[arg(long)]
+        visible_to_customer: bool,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Answer the customer by email, sent through the configured outbound transport.
+    Reply {
+        /// Ticket number.
+        number: String,
+        /// The answer (after the template's text, when one is given).
+        #[arg(required_unless_present = "template")]
+        text: Option<String>,
+        /// A configured template for subject and body.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Open a ticket for a customer who phoned.
+    Create {
+        /// Queue.
+        #[arg(long)]
+        queue: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Customer login (or address).
+        #[arg(long)]
+        customer: String,
+        /// What the customer said.
+        text: String,
+        #[command(flatten)]
+        who: AsAgent,
+    },
+    /// Run maintenance once: expired locks, pending reminders and auto-close, escalations,
+    /// and the outbox.
+    Tick {
+        /// Pretend it is this time (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Keep running maintenance, sleeping until the next thing is due.
+    ServeTick {
+        /// Longest sleep between rounds, in seconds (new mail to send is noticed by then).
+        #[arg(long, default_value_t = 5)]
+        poll: u64,
+    },
+    /// Print the event log as JSON lines (the interface for bots).
+    Events {
+        /// Only events after this sequence number (a follower's cursor).
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Create a small demo desk and print its queue view.
+    Demo,
+    /// Desk statistics.
+    Stats {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the whole desk (configuration, customers, tickets, articles, attachments,
+    /// history) to stdout as JSON lines.
+    Export {
+        /// JSON lines (the only format; the flag says so in scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read a desk written by `export` into this (empty) store.
+    Import {
+        /// The export file; stdin when absent.
+        file: Option<PathBuf>,
+    },
+}
+
+fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e} (use RFC 3339, e.g. 2026-12-01T09:00:00+01:00)"))
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let access = Access::new(&cli.store)?;
+    match cli.command {
+        Command::Init { config } => init::run(&access, &config).await,
+        Command::Ingest(args) => ingest::run(&access, args).await,
+        Command::List(args) => view::list(&access, args).await,
+        Command::Show(args) => view::show(&access, args).await,
+        Command::Lock { number, who } => act::lock(&access, &who.agent, &number).await,
+        Command::Unlock { number, who } => act::unlock(&access, &who.agent, &number).await,
+        Command::Move { number, queue, who } => {
+            act::move_to(&access, &who.agent, &number, &queue).await
+        }
+        Command::State {
+            number,
+            state,
+            pending_until,
+            who,
+        } => act::state(&access, &who.agent, &number, &state, pending_until).await,
+        Command::Priority {
+            number,
+            priority,
+            who,
+        } => act::priority(&access, &who.agent, &number, priority).await,
+        Command::Owner { number, login, who } => {
+            act::owner(&access, &who.agent, &number, &login).await
+        }
+        Command::Note {
+            number,
+            text,
+            notify,
+            visible_to_customer,
+            who,
+        } => {
+            act::note(
+                &access,
+                &who.agent,
+                &number,
+                text,
+                &notify,
+                visible_to_customer,
+            )
+            .await
+        }
+        Command::Reply {
+            number,
+            text,
+            template,
+            who,
+        } => act::reply(&access, &who.agent, &number, text, template.as_deref()).await,
+        Command::Create {
+            queue,
+            title,
+            customer,
+            text,
+            who,
+        } => act::create(&access, &who.agent, queue, title, customer, text).await,
+        Command::Tick { now } => maintenance::tick(&access, now).await,
+        Command::ServeTick { poll } => maintenance::serve(&access, poll).await,
+        Command::Events { since, follow } => events::run(&access, since, follow).await,
+        Command::Demo => demo::run(&access).await,
+        Command::Stats { json } => stats::run(&access, json).await,
+        Command::Export { json: _ } => transfer::export(&access).await,
+        Command::Import { file } => transfer::import(&access, file.as_deref()).await,
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors and exits with status 2, and --help/--version with 0.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ticketctl: cannot start the async runtime: {e}");
+            return ExitCode::from(failure::FAILED);
+        }
+    };
+    // The store is dropped inside `run`, so a redb file is closed cleanly before exit.
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("ticketctl: {}", failure.message);
+            failure.code
+        }
+    };
+    drop(runtime);
+    ExitCode::from(code)
+}

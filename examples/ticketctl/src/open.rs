@@ -1,0 +1,94 @@
+//! Opening the desk named by `--store`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ticketcore::{Desk, Store};
+use ticketcore_redb::{OpenError, RedbStore};
+use ticketcore_sql::SqlStore;
+
+use crate::failure::{Failure, TEMPORARY};
+
+/// How long to wait for a redb file another process has open: MTAs start deliveries in
+/// parallel, and each holds the file only for its one commit.
+const IN_USE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Where the desk lives.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// A redb file: one process at a time.
+    Redb(PathBuf),
+    /// A database server or SQLite file, shared by any number of processes.
+    Sql(String),
+}
+
+impl Access {
+    /// Reads a store URL: `redb:PATH`, `sqlite:PATH`, `postgres://…`, `mysql://…`.
+    pub fn new(url: &str) -> Result<Access, Failure> {
+        if let Some(path) = url.strip_prefix("redb:") {
+            if path.is_empty() {
+                return Err(Failure::usage(
+                    "--store redb: needs a path, e.g. redb:./ticketcore.redb",
+                ));
+            }
+            return Ok(Access::Redb(PathBuf::from(path)));
+        }
+        const SQL: [&str; 5] = [
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ];
+        if SQL.iter().any(|scheme| url.starts_with(scheme)) {
+            return Ok(Access::Sql(url.to_string()));
+        }
+        Err(Failure::usage(format!(
+            "unknown store {url:?}: use redb:PATH, sqlite:PATH, postgres://… or mysql://…"
+        )))
+    }
+
+    /// Whether only one process can have the store open; long-running commands then open it
+    /// for each round of work only, so mail deliveries are not locked out.
+    pub fn exclusive(&self) -> bool {
+        matches!(self, Access::Redb(_))
+    }
+
+    /// Opens the store (creating an empty redb or SQLite file where there is none).
+    pub async fn store(&self) -> Result<Arc<dyn Store>, Failure> {
+        match self {
+            Access::Redb(path) => Ok(Arc::new(open_redb(path).await?)),
+            Access::Sql(url) => Ok(Arc::new(SqlStore::connect(url).await?)),
+        }
+    }
+
+    /// A desk over the opened store.
+    pub async fn desk(&self) -> Result<Arc<Desk>, Failure> {
+        Ok(Arc::new(Desk::new(self.store().await?)))
+    }
+}
+
+async fn open_redb(path: &PathBuf) -> Result<RedbStore, Failure> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match RedbStore::open(path) {
+            Ok(store) => return Ok(store),
+            Err(OpenError::InUse(_)) if started.elapsed() < IN_USE_PATIENCE => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(e @ OpenError::InUse(_)) => {
+                return Err(Failure {
+                    message: format!(
+                        "{e} (waited {}s; try again later)",
+                        IN_USE_PATIENCE.as_secs()
+                    ),
+                    code: TEMPORARY,
+                });
+            }
+            Err(e) => return Err(Failure::failed(format!("{}: {e}", path.display()))),
+        }
+    }
+}

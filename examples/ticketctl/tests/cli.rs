@@ -1,0 +1,843 @@
+//! ticketctl as scripts, bots and MTAs use it: the real binary, every subcommand, on redb and
+//! on SQLite, refusals and usage errors included.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The commented example configuration shipped with ticketctl.
+const EXAMPLE: &str = include_str!("../desk.toml");
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Redb,
+    Sqlite,
+}
+
+const KINDS: [Kind; 2] = [Kind::Redb, Kind::Sqlite];
+
+/// A desk in a temporary directory, driven through the binary.
+struct Desk {
+    dir: TempDir,
+    store: String,
+}
+
+fn store_url(kind: Kind, dir: &Path, name: &str) -> String {
+    match kind {
+        Kind::Redb => format!("redb:{}", dir.join(format!("{name}.redb")).display()),
+        Kind::Sqlite => format!("sqlite:{}", dir.join(format!("{name}.db")).display()),
+    }
+}
+
+/// The example desk, with a second support agent and a 1 MB mail limit.
+fn test_config() -> String {
+    EXAMPLE.replace("max_message_size = \"20MB\"", "max_message_size = \"1MB\"")
+        + "\n[[agents]]\nlogin = \"carl\"\nname = \"Carl Colleague\"\nemail = \"carl@example.org\"\ngroups = { support = [\"rw\"] }\n"
+}
+
+fn mail(from: &str, to: &str, subject: &str, id: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
+         Date: Thu, 26 Nov 2026 09:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         {body}\r\n"
+    )
+}
+
+fn request(id: &str, subject: &str) -> String {
+    mail(
+        "Karla Kunde <karla@example.com>",
+        "info@example.org",
+        subject,
+        id,
+        "It smokes.",
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+impl Desk {
+    /// An empty store with the test configuration loaded.
+    fn new(kind: Kind) -> Desk {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_url(kind, dir.path(), "desk");
+        let desk = Desk { dir, store };
+        std::fs::write(desk.path("desk.toml"), test_config()).unwrap();
+        let out = desk.ok(&["init", "--config", "desk.toml"]);
+        assert!(out.contains("configuration version 1"), "{out}");
+        desk
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketctl"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("TICKETCORE_STORE", &self.store)
+            .env_remove("RUST_BACKTRACE");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed with {:?}: {}",
+            o.status.code(),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// Runs a command that must fail with `code` and one line on stderr; that line.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        if code != 2 {
+            assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+            assert!(
+                !err.contains("panicked") && !err.contains("backtrace"),
+                "{err}"
+            );
+        }
+        err
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Pipes one message into `ingest --json`; the exit status and the JSON line.
+    fn pipe(&self, raw: &[u8]) -> (i32, Value) {
+        let mut child = self
+            .cmd(&["ingest", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(raw).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let line: Value = serde_json::from_str(stdout(&o).trim())
+            .unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(&o), stderr(&o)));
+        (o.status.code().unwrap_or(-1), line)
+    }
+
+    /// Ingests a new request; its ticket number.
+    fn new_ticket(&self, id: &str, subject: &str) -> String {
+        let (code, line) = self.pipe(request(id, subject).as_bytes());
+        assert_eq!(
+            (code, &line["outcome"]),
+            (0, &Value::from("created")),
+            "{line}"
+        );
+        line["ticket"].as_str().unwrap().to_string()
+    }
+
+    fn show(&self, number: &str) -> Value {
+        self.json(&["show", number, "--json"])
+    }
+
+    fn history(&self, number: &str) -> Vec<String> {
+        self.show(number)["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn outbox(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.path("outbox/new")) else {
+            return Vec::new();
+        };
+        dir.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &mut Child) -> i32 {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn the_shipped_example_means_the_spec_example() {
+    let spec = include_str!("../../../ticketcore/tests/data/desk.toml");
+    assert_eq!(
+        ticketcore::Config::from_toml(EXAMPLE).unwrap(),
+        ticketcore::Config::from_toml(spec).unwrap()
+    );
+}
+
+#[test]
+fn init_replaces_the_configuration_and_keeps_tickets() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let number = desk.new_ticket("keep@example.com", "Printer on fire");
+        let out = desk.ok(&["init", "--config", "desk.toml"]);
+        assert!(out.contains("configuration version 2"), "{out}");
+        assert_eq!(desk.show(&number)["title"], "Printer on fire");
+    }
+}
+
+#[test]
+fn a_broken_configuration_names_file_and_line_and_changes_nothing() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let typo = test_config().replacen("address = \"info@", "adress = \"info@", 1);
+        let line = typo.lines().position(|l| l.starts_with("adress")).unwrap() + 1;
+        std::fs::write(desk.path("typo.toml"), typo).unwrap();
+        let err = desk.fails(&["init", "--config", "typo.toml"], 1);
+        assert!(
+            err.contains("typo.toml") && err.contains(&format!("line {line}")),
+            "{err}"
+        );
+        assert!(err.contains("adress"), "{err}");
+
+        let invalid = test_config().replacen(
+            "name = \"Vorstand\"\ngroup = \"support\"",
+            "name = \"Vorstand\"\ngroup = \"vorstand\"",
+            1,
+        );
+        let line = invalid
+            .lines()
+            .position(|l| l == "name = \"Vorstand\"")
+            .unwrap()
+            + 1;
+        std::fs::write(desk.path("invalid.toml"), invalid).unwrap();
+        let err = desk.fails(&["init", "--config", "invalid.toml"], 1);
+        assert!(
+            err.contains(&format!("line {line}")) && err.contains("unknown group \"vorstand\""),
+            "{err}"
+        );
+
+        let err = desk.fails(&["init", "--config", "missing.toml"], 1);
+        assert!(err.contains("missing.toml"), "{err}");
+        // Still the first configuration: nothing was half-applied.
+        let out = desk.ok(&["init", "--config", "desk.toml"]);
+        assert!(out.contains("configuration version 2"), "{out}");
+    }
+}
+
+#[test]
+fn ingest_from_stdin_as_an_mta_expects() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let (code, line) = desk.pipe(request("one@example.com", "Printer on fire").as_bytes());
+        assert_eq!(code, 0);
+        assert_eq!(line["source"], "stdin");
+        assert_eq!(line["outcome"], "created");
+        assert_eq!(line["queue"], "Allgemein");
+        assert_eq!(line["auto_response"], true);
+        assert_eq!(line["reason"], Value::Null);
+        let number = line["ticket"].as_str().unwrap().to_string();
+
+        let (code, again) = desk.pipe(request("one@example.com", "Printer on fire").as_bytes());
+        assert_eq!((code, &again["outcome"]), (0, &Value::from("duplicate")));
+        assert_eq!(again["ticket"], number.as_str());
+
+        let reply = mail(
+            "Karla Kunde <karla@example.com>",
+            "info@example.org",
+            &format!("AW: [Ticket#{number}] Printer on fire"),
+            "two@example.com",
+            "Still smoking.",
+        );
+        let (code, line) = desk.pipe(reply.as_bytes());
+        assert_eq!((code, &line["outcome"]), (0, &Value::from("follow_up")));
+        assert_eq!(line["ticket"], number.as_str());
+
+        let invoice = mail(
+            "Karla Kunde <karla@example.com>",
+            "kasse@example.org",
+            "Rechnung 4711",
+            "three@example.com",
+            "Bitte zahlen.",
+        );
+        let (_, line) = desk.pipe(invoice.as_bytes());
+        assert_eq!(line["queue"], "Vorstand::Schatzmeister");
+
+        let spam =
+            request("four@example.com", "Win").replace("Subject:", "X-Spam-Flag: YES\r\nSubject:");
+        let (code, line) = desk.pipe(spam.as_bytes());
+        assert_eq!((code, &line["outcome"]), (0, &Value::from("ignored")));
+        assert!(line["reason"].as_str().unwrap().contains("spam"), "{line}");
+        assert_eq!(line["ticket"], Value::Null);
+
+        // Never taken in: EX_DATAERR, so the MTA bounces it instead of losing it.
+        let huge = request("five@example.com", "Scan")
+            .replace("It smokes.", &"0123456789abcdef".repeat(70_000));
+        let (code, line) = desk.pipe(huge.as_bytes());
+        assert_eq!((code, &line["outcome"]), (65, &Value::from("rejected")));
+        assert!(line["reason"].as_str().unwrap().contains("limit"), "{line}");
+        let (code, _) = desk.pipe(b"");
+        assert_eq!(code, 65);
+
+        // Without --json: a line for people, and the same exit status.
+        let mut child = desk
+            .cmd(&["ingest"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(request("six@example.com", "Plain").as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success());
+        assert!(stdout(&o).starts_with("stdin: created "), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_busy_or_unreachable_store_is_a_temporary_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = Desk {
+        store: "postgres://nobody@127.0.0.1:1/none".into(),
+        dir,
+    };
+    let mut child = desk
+        .cmd(&["ingest"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request("x@example.com", "Hello").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+}
+
+#[test]
+fn ingest_files_maildir_and_mbox() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        std::fs::write(desk.path("a.eml"), request("a@example.com", "First")).unwrap();
+        std::fs::write(desk.path("b.eml"), request("b@example.com", "Second")).unwrap();
+        let out = desk.ok(&["ingest", "--json", "a.eml", "b.eml"]);
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["source"], "a.eml");
+        assert_eq!(lines[1]["source"], "b.eml");
+        assert!(lines.iter().all(|l| l["outcome"] == "created"));
+        let err = desk.fails(&["ingest", "--json", "b.eml", "missing.eml"], 1);
+        assert!(err.contains("missing.eml"), "{err}");
+
+        let maildir = desk.path("Maildir");
+        std::fs::create_dir_all(maildir.join("new")).unwrap();
+        for (n, id) in ["m1@example.com", "m2@example.com"].iter().enumerate() {
+            std::fs::write(
+                maildir.join("new").join(format!("{n}.eml")),
+                request(id, "From the Maildir"),
+            )
+            .unwrap();
+        }
+        let out = desk.ok(&["ingest", "--json", "--maildir", "Maildir"]);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.lines().all(|l| l.contains("\"created\"")), "{out}");
+        assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(maildir.join("cur")).unwrap().count(), 2);
+
+        let mbox: String = ["x1", "x2", "x3"]
+            .iter()
+            .map(|id| {
+                format!(
+                    "From karla@example.com Thu Nov 26 09:00:00 2026\n{}\n",
+                    request(&format!("{id}@example.com"), "From the archive").replace("\r\n", "\n")
+                )
+            })
+            .collect();
+        std::fs::write(desk.path("archive.mbox"), mbox).unwrap();
+        let out = desk.ok(&["ingest", "--json", "--mbox", "archive.mbox"]);
+        assert_eq!(out.matches("\"created\"").count(), 3, "{out}");
+        let out = desk.ok(&["ingest", "--json", "--mbox", "archive.mbox"]);
+        assert_eq!(out.matches("\"duplicate\"").count(), 3, "a rerun: {out}");
+        let list = desk.json(&["list", "--json"]);
+        assert_eq!(list.as_array().unwrap().len(), 7);
+    }
+}
+
+#[test]
+fn list_and_show_as_agents_and_customers_see_them() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let general = desk.new_ticket("g@example.com", "Printer on fire");
+        let invoice = mail(
+            "Karla Kunde <karla@example.com>",
+            "kasse@example.org",
+            "Rechnung 4711",
+            "i@example.com",
+            "Bitte zahlen.",
+        );
+        let (_, line) = desk.pipe(invoice.as_bytes());
+        let invoice = line["ticket"].as_str().unwrap().to_string();
+
+        let all = desk.json(&["list", "--json"]);
+        let rows = all.as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        // Queue-view order: the invoice has priority 4 from its filter.
+        assert_eq!(rows[0]["number"], invoice.as_str());
+        let keys = [
+            "number",
+            "title",
+            "queue",
+            "state",
+            "state_type",
+            "priority",
+            "locked_by",
+            "owner",
+            "customer",
+            "escalation_due",
+        ];
+        for key in keys {
+            assert!(rows[1].get(key).is_some(), "{key} in {}", rows[1]);
+        }
+        assert_eq!(rows[1]["state_type"], "new");
+        assert_eq!(rows[1]["customer"], "kunde1");
+        assert!(rows[1]["escalation_due"].is_string(), "Allgemein escalates");
+
+        let only = desk.json(&["list", "--json", "--queue", "Allgemein"]);
+        assert_eq!(only.as_array().unwrap().len(), 1);
+        let none = desk.json(&["list", "--json", "--state-type", "closed_successful"]);
+        assert_eq!(none.as_array().unwrap().len(), 0);
+        let bernd = desk.json(&["list", "--json", "--as", "bernd"]);
+        assert_eq!(bernd.as_array().unwrap().len(), 1, "finance only: {bernd}");
+        assert_eq!(bernd[0]["number"], invoice.as_str());
+        let table = desk.ok(&["list"]);
+        assert!(
+            table.starts_with("NUMBER") && table.contains(&general),
+            "{table}"
+        );
+        desk.fails(&["list", "--state-type", "sleeping"], 2);
+
+        desk.ok(&["note", &general, "Internal: ask facilities", "--as", "anna"]);
+        desk.ok(&[
+            "note",
+            &general,
+            "We ordered a new printer.",
+            "--as",
+            "anna",
+            "--visible-to-customer",
+        ]);
+        let agent = desk.json(&["show", &general, "--json", "--as", "anna"]);
+        let articles = agent["articles"].as_array().unwrap();
+        // The request, its auto-response, two notes.
+        assert_eq!(articles.len(), 4, "{articles:?}");
+        assert_eq!(articles[0]["sender"], "customer");
+        assert_eq!(articles[0]["channel"], "email");
+        assert_eq!(articles[0]["message_id"], "g@example.com");
+        assert_eq!(
+            articles[0]["body"].as_str().unwrap().trim_end(),
+            "It smokes."
+        );
+        assert_eq!(articles[1]["sender"], "system");
+        assert_eq!(articles[2]["visible_to_customer"], false);
+        let history = agent["history"].as_array().unwrap();
+        assert_eq!(history[0]["type"], "NewTicket");
+        assert!(
+            history
+                .iter()
+                .all(|h| h["actor"].is_string() && h["at"].is_string())
+        );
+
+        let customer = desk.json(&["show", &general, "--json", "--customer", "kunde1"]);
+        let bodies: Vec<&str> = customer["articles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["body"].as_str().unwrap().trim_end())
+            .collect();
+        assert_eq!(bodies.len(), 3, "no internal note: {bodies:?}");
+        assert_eq!(bodies[0], "It smokes.");
+        assert_eq!(bodies[2], "We ordered a new printer.");
+        // Another customer and a finance agent do not learn the ticket exists.
+        desk.fails(&["show", &general, "--customer", "someone"], 1);
+        let err = desk.fails(&["show", &general, "--as", "bernd"], 1);
+        assert!(err.contains("not found"), "{err}");
+        let text = desk.ok(&["show", &invoice]);
+        assert!(
+            text.contains("Rechnung 4711") && text.contains("History:"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn agent_actions_and_their_refusals() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let out = desk.ok(&[
+            "create",
+            "--queue",
+            "Allgemein",
+            "--title",
+            "Phone: VPN down",
+            "--customer",
+            "kunde1",
+            "--as",
+            "anna",
+            "The VPN drops every ten minutes.",
+        ]);
+        let number = out.split(':').next().unwrap().to_string();
+        let t = desk.show(&number);
+        assert_eq!(t["articles"][0]["channel"], "phone");
+        assert_eq!(t["customer"], "kunde1");
+
+        desk.ok(&["lock", &number, "--as", "anna"]);
+        let err = desk.fails(&["lock", &number, "--as", "carl"], 1);
+        assert!(err.contains("locked by anna"), "{err}");
+        let err = desk.fails(&["lock", &number, "--as", "bernd"], 1);
+        assert!(err.contains("not found") || err.contains("denied"), "{err}");
+        desk.ok(&["unlock", &number, "--as", "anna"]);
+        assert_eq!(desk.show(&number)["locked_by"], Value::Null);
+
+        desk.ok(&["priority", &number, "5", "--as", "anna"]);
+        desk.ok(&["owner", &number, "carl", "--as", "anna"]);
+        let err = desk.fails(&["state", &number, "pending reminder", "--as", "anna"], 1);
+        assert!(err.contains("pending"), "{err}");
+        desk.ok(&[
+            "state",
+            &number,
+            "pending reminder",
+            "--pending-until",
+            "2026-12-01T09:00:00+01:00",
+            "--as",
+            "anna",
+        ]);
+        let err = desk.fails(&["state", &number, "merged", "--as", "anna"], 1);
+        assert!(err.contains("merged"), "{err}");
+        desk.ok(&[
+            "note",
+            &number,
+            "Called back.",
+            "--notify",
+            "bernd",
+            "--as",
+            "carl",
+        ]);
+        desk.ok(&["move", &number, "Vorstand", "--as", "anna"]);
+        let t = desk.show(&number);
+        assert_eq!(t["queue"], "Vorstand");
+        assert_eq!(t["priority"], 5);
+        assert_eq!(t["owner"], "carl");
+        assert_eq!(t["state"], "pending reminder");
+        let history = desk.history(&number);
+        for kind in [
+            "PhoneCallCustomer",
+            "Lock",
+            "Unlock",
+            "PriorityUpdate",
+            "OwnerUpdate",
+            "SetPendingTime",
+            "AddNote",
+            "Move",
+        ] {
+            assert!(history.iter().any(|h| h == kind), "{kind} in {history:?}");
+        }
+
+        // Replies go out through the configured transport (a Maildir here).
+        let mailed = desk.new_ticket("r@example.com", "Printer on fire");
+        let before = desk.outbox().len();
+        let out = desk.ok(&[
+            "reply",
+            &mailed,
+            "A technician comes at ten.",
+            "--as",
+            "anna",
+        ]);
+        assert!(out.contains("sent through maildir:"), "{out}");
+        let outbox = desk.outbox();
+        // The auto-response waited in the outbox too; both are out now.
+        assert_eq!(outbox.len(), before + 2, "{outbox:?}");
+        assert!(
+            outbox
+                .iter()
+                .any(|m| m.contains("A technician comes at ten.")
+                    && m.contains(&format!("[Ticket#{mailed}]"))
+                    && m.contains("karla@example.com"))
+        );
+        desk.ok(&["reply", &mailed, "--template", "received", "--as", "anna"]);
+        assert!(desk.outbox().iter().any(|m| m.contains("Dear Karla Kunde")));
+        desk.fails(&["reply", &mailed, "--template", "nope", "--as", "anna"], 1);
+
+        // Usage errors: status 2.
+        desk.fails(&["priority", &mailed, "9", "--as", "anna"], 2);
+        desk.fails(&["lock", &mailed], 2);
+        desk.fails(&["lock", "12ab", "--as", "anna"], 2);
+        let wrong_check_digit = format!("{}{}", &mailed[..mailed.len() - 1], {
+            let d = mailed.chars().last().unwrap().to_digit(10).unwrap();
+            (d + 1) % 10
+        });
+        desk.fails(&["lock", &wrong_check_digit, "--as", "anna"], 2);
+        desk.fails(
+            &[
+                "state",
+                &mailed,
+                "open",
+                "--pending-until",
+                "tomorrow",
+                "--as",
+                "anna",
+            ],
+            2,
+        );
+        desk.fails(&["--store", "ftp://example.org", "list"], 2);
+        desk.fails(&["frobnicate"], 2);
+        let err = desk.fails(&["lock", &mailed, "--as", "nobody"], 1);
+        assert!(err.contains("nobody"), "{err}");
+        let err = desk.fails(&["move", &mailed, "Nowhere", "--as", "anna"], 1);
+        assert!(err.contains("Nowhere"), "{err}");
+    }
+}
+
+#[test]
+fn tick_serve_tick_and_events() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let number = desk.new_ticket("t@example.com", "Printer on fire");
+        let out = desk.ok(&["tick", "--now", "2027-01-15T12:00:00Z"]);
+        assert!(out.contains("1 tickets changed"), "{out}");
+        assert!(out.contains("1 sent"), "the auto-response went out: {out}");
+        let history = desk.history(&number);
+        assert!(history.iter().any(|h| h == "Escalation"), "{history:?}");
+
+        let events: Vec<Value> = desk
+            .ok(&["events"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(events.len() >= 4);
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        assert_eq!(events[0]["type"], "NewTicket");
+        assert_eq!(events[0]["number"], number.as_str());
+        let later = desk.ok(&["events", "--since", &seqs[1].to_string()]);
+        assert_eq!(later.lines().count(), seqs.len() - 2);
+
+        // A follower resumes from its cursor and is told about new events as they come.
+        let last = *seqs.last().unwrap();
+        let mut follower = desk
+            .cmd(&["events", "--follow", "--since", &last.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+        // serve-tick sends the next auto-response while it runs.
+        let mut server = desk.cmd(&["serve-tick", "--poll", "1"]).spawn().unwrap();
+        let sent_before = desk.outbox().len();
+        let fresh = desk.new_ticket("t2@example.com", "Second request");
+        wait_until("serve-tick sends the auto-response", || {
+            desk.outbox().len() > sent_before
+        });
+        let mut seen = Vec::new();
+        for line in lines {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            seen.push(event["seq"].as_u64().unwrap());
+            if event["type"] == "SendAutoReply" && event["number"] == fresh.as_str() {
+                break;
+            }
+        }
+        assert_eq!(seen[0], last + 1, "resumed after the cursor: {seen:?}");
+        assert_eq!(terminate(&mut follower), 0);
+        assert_eq!(terminate(&mut server), 0);
+    }
+}
+
+#[test]
+fn stats_count_tickets_flows_and_times() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let a = desk.new_ticket("s1@example.com", "One");
+        desk.new_ticket("s2@example.com", "Two");
+        desk.ok(&["reply", &a, "Fixed.", "--as", "anna"]);
+        desk.ok(&["state", &a, "closed successful", "--as", "anna"]);
+        let stats = desk.json(&["stats", "--json"]);
+        assert_eq!(stats["tickets"], 2);
+        assert_eq!(stats["by_queue"]["Allgemein"]["new"], 1);
+        assert_eq!(stats["by_state_type"]["closed_successful"], 1);
+        let days = stats["per_day"].as_array().unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!(
+            (&days[0]["created"], &days[0]["closed"]),
+            (&2.into(), &1.into())
+        );
+        assert!(stats["median_first_response_seconds"].as_i64().unwrap() >= 0);
+        assert!(stats["median_solution_seconds"].as_i64().unwrap() >= 0);
+        assert_eq!(stats["escalated"], 0);
+        let text = desk.ok(&["stats"]);
+        assert!(text.contains("2 tickets, 0 escalated"), "{text}");
+    }
+}
+
+#[test]
+fn export_and_import_move_a_desk_between_backends() {
+    for (from, to) in [(Kind::Redb, Kind::Sqlite), (Kind::Sqlite, Kind::Redb)] {
+        let desk = Desk::new(from);
+        let number = desk.new_ticket("e1@example.com", "Printer on fire");
+        let with_file = request("e2@example.com", "Scan").replace(
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nIt smokes.",
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+             See attached.\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"scan.bin\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQ==\r\n--b--",
+        );
+        let (_, line) = desk.pipe(with_file.as_bytes());
+        let scanned = line["ticket"].as_str().unwrap().to_string();
+        desk.ok(&["lock", &number, "--as", "anna"]);
+        desk.ok(&["note", &number, "internal", "--as", "anna"]);
+        let export = desk.ok(&["export", "--json"]);
+        std::fs::write(desk.path("desk.jsonl"), &export).unwrap();
+
+        let target = store_url(to, desk.dir.path(), "moved");
+        let moved = Desk {
+            dir: tempfile::tempdir().unwrap(),
+            store: target.clone(),
+        };
+        let out = moved.ok(&["import", desk.path("desk.jsonl").to_str().unwrap()]);
+        assert!(out.contains("imported 2 tickets"), "{out}");
+        assert_eq!(
+            moved.json(&["list", "--json"]),
+            desk.json(&["list", "--json"])
+        );
+        for n in [&number, &scanned] {
+            assert_eq!(moved.show(n), desk.show(n), "{n} moved whole");
+        }
+        assert_eq!(
+            moved.show(&scanned)["articles"][0]["attachments"][0]["size"],
+            10
+        );
+        // The moved desk goes on: numbers continue, agents act, nothing is sent twice.
+        let next = moved.new_ticket("e3@example.com", "After the move");
+        assert_ne!(next, number);
+        assert_ne!(next, scanned);
+        moved.ok(&["unlock", &number, "--as", "anna"]);
+        let out = moved.ok(&["tick"]);
+        assert!(out.contains("1 sent"), "only the new auto-response: {out}");
+        // Importing into a desk that is not empty is refused.
+        let err = moved.fails(&["import", desk.path("desk.jsonl").to_str().unwrap()], 1);
+        assert!(err.contains("empty"), "{err}");
+        std::fs::write(desk.path("junk.jsonl"), "{\"kind\":\"nonsense\"}\n").unwrap();
+        let other = Desk {
+            dir: tempfile::tempdir().unwrap(),
+            store: store_url(to, desk.dir.path(), "other"),
+        };
+        let err = other.fails(&["import", desk.path("junk.jsonl").to_str().unwrap()], 1);
+        assert!(err.contains("line 1"), "{err}");
+    }
+}
+
+#[test]
+fn demo_runs_twice_and_keeps_to_its_own_store() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = Desk {
+            store: store_url(kind, dir.path(), "demo"),
+            dir,
+        };
+        let first = desk.ok(&["demo"]);
+        assert!(first.starts_with("NUMBER"), "{first}");
+        let tickets = desk.json(&["list", "--json"]);
+        let rows = tickets.as_array().unwrap();
+        assert!(rows.len() >= 24, "a few dozen tickets: {}", rows.len());
+        assert!(rows.iter().any(|r| r["locked_by"] == "anna"));
+        assert!(rows.iter().any(|r| r["state_type"] == "pending_reminder"));
+        assert!(rows.iter().any(|r| r["state_type"] == "closed_successful"));
+        let stats = desk.json(&["stats", "--json"]);
+        assert!(stats["escalated"].as_u64().unwrap() > 0, "{stats}");
+
+        let second = desk.ok(&["demo"]);
+        assert!(second.contains("(0 new this run"), "{second}");
+        assert_eq!(
+            desk.json(&["list", "--json"]).as_array().unwrap().len(),
+            rows.len()
+        );
+
+        let other = Desk::new(kind);
+        let err = other.fails(&["demo"], 1);
+        assert!(err.contains("not the demo"), "{err}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = Desk {
+        store: store_url(Kind::Redb, dir.path(), "none"),
+        dir,
+    };
+    let subcommands = [
+        "init",
+        "ingest",
+        "list",
+        "show",
+        "lock",
+        "unlock",
+        "move",
+        "state",
+        "priority",
+        "owner",
+        "note",
+        "reply",
+        "create",
+        "tick",
+        "serve-tick",
+        "events",
+        "demo",
+        "stats",
+        "export",
+        "import",
+    ];
+    let top = desk.ok(&["--help"]);
+    for sub in subcommands {
+        assert!(top.contains(sub), "{sub} listed in: {top}");
+        let help = desk.ok(&[sub, "--help"]);
+        assert!(help.contains("Usage: ticketctl"), "{sub}: {help}");
+    }
+    // An unconfigured desk says what to do.
+    let err = desk.fails(&["list"], 1);
+    assert!(err.contains("ticketctl init"), "{err}");
+}
