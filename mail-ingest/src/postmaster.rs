@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use ticketcore::{
     Actor, Channel, Committed, Config, Desk, FollowUpAction, Message, NewTicket, Op, Priority,
-    Sender, StoreError, Ticket, TicketNumber, UnknownSender,
+    Quota, Sender, StoreError, Ticket, TicketNumber, UnknownSender,
 };
 
 use crate::MailError;
@@ -83,6 +83,17 @@ enum Response {
     NewTicket,
     FollowUp,
     Reject,
+}
+
+impl Response {
+    /// The auto-response for what a follow-up did.
+    fn to(action: FollowUpAction) -> Response {
+        match action {
+            FollowUpAction::Append | FollowUpAction::Reopen => Response::FollowUp,
+            FollowUpAction::Reject => Response::Reject,
+            FollowUpAction::NewTicket => Response::NewTicket,
+        }
+    }
 }
 
 /// Takes mail into a desk.
@@ -238,15 +249,24 @@ impl Postmaster {
                 Response::NewTicket,
             )
             .await?;
-        let created = self
+        // Kept for the rare retry without the answer (only when there is an answer).
+        let plain = answer.as_ref().map(|_| input.clone());
+        let first = self
             .desk
             .create_ticket_then(&Actor::System, input, |config, ticket| {
                 answer.as_ref().map(|a| a.op(config, ticket))
             })
-            .await?;
-        let mut delivery = Delivery::to(Outcome::Created, &created.ticket);
+            .await;
+        let created = match (first, plain) {
+            // The sender's last auto-response of the day went to a concurrent delivery.
+            (Err(ticketcore::Error::Store(StoreError::QuotaExhausted(_))), Some(plain)) => {
+                (self.desk.create_ticket(&Actor::System, plain).await?, false)
+            }
+            (other, _) => (other?, answer.is_some()),
+        };
+        let mut delivery = Delivery::to(Outcome::Created, &created.0.ticket);
         delivery.reason = reason;
-        delivery.auto_response = answer.is_some();
+        delivery.auto_response = created.1;
         Ok(delivery)
     }
 
@@ -273,24 +293,40 @@ impl Postmaster {
             );
             return self.create(config, mail, filtered, Some(reason)).await;
         }
-        let followed = self
-            .desk
-            .follow_up(
-                &Actor::System,
-                ticket.id,
-                Self::message(mail),
-                Channel::Email,
-                unknown,
+        // The auto-response goes into the follow-up's own commit: decided for what the
+        // queue's policy will most likely do, and answered separately in the rare case a
+        // concurrent change made it do something else.
+        let predicted = Response::to(ticketcore::rules::follow_up_action(config, &ticket));
+        let answer = self
+            .answer(
+                config,
+                mail,
+                &ticket.queue,
+                ticket.customer.as_deref(),
+                predicted,
             )
             .await?;
+        let id = ticket.id;
+        let first = self
+            .append(id, mail, unknown, answer.as_ref(), predicted)
+            .await;
+        let (followed, answered) = match first {
+            // The sender's last auto-response of the day went to a concurrent delivery.
+            Err(ticketcore::Error::Store(StoreError::QuotaExhausted(_))) => (
+                self.append(id, mail, unknown, None, predicted).await?,
+                Some(false),
+            ),
+            Err(e) => return Err(e.into()),
+            Ok(f) if Response::to(f.action) == predicted => (f, Some(answer.is_some())),
+            Ok(f) => (f, None),
+        };
+        let action = followed.action;
         let Committed { ticket, .. } = followed.committed;
-        let (outcome, response, reason) = match followed.action {
-            FollowUpAction::Append | FollowUpAction::Reopen => {
-                (Outcome::FollowUp, Response::FollowUp, None)
-            }
+        let response = Response::to(action);
+        let (outcome, reason) = match action {
+            FollowUpAction::Append | FollowUpAction::Reopen => (Outcome::FollowUp, None),
             FollowUpAction::Reject => (
                 Outcome::Rejected,
-                Response::Reject,
                 Some(format!(
                     "ticket {} is closed and its queue rejects follow-ups",
                     ticket.number
@@ -298,7 +334,6 @@ impl Postmaster {
             ),
             FollowUpAction::NewTicket => (
                 Outcome::Created,
-                Response::NewTicket,
                 Some("follow-up to a closed ticket: a new ticket, linked to it".into()),
             ),
         };
@@ -308,8 +343,37 @@ impl Postmaster {
             (None, true) => Some("sender is not on the ticket (flagged)".into()),
             (None, false) => None,
         };
-        delivery.auto_response = self.respond(config, mail, &ticket, response).await?;
+        delivery.auto_response = match answered {
+            Some(answered) => answered,
+            None => self.respond(config, mail, &ticket, response).await?,
+        };
         Ok(delivery)
+    }
+
+    /// Adds `mail` to ticket `id` with, in the same commit, `answer` if the queue's policy
+    /// does what it was `predicted` for.
+    async fn append(
+        &self,
+        id: ticketcore::TicketId,
+        mail: &Inbound,
+        unknown: bool,
+        answer: Option<&Answer>,
+        predicted: Response,
+    ) -> Result<ticketcore::FollowedUp, ticketcore::Error> {
+        self.desk
+            .follow_up_then(
+                &Actor::System,
+                id,
+                Self::message(mail),
+                Channel::Email,
+                unknown,
+                |config, action, t| {
+                    answer
+                        .filter(|_| Response::to(action) == predicted)
+                        .map(|a| a.op(config, t))
+                },
+            )
+            .await
     }
 
     /// A delivery-status report: recorded on the ticket whose mail bounced; never a new
@@ -381,8 +445,12 @@ impl Postmaster {
             return Ok(false);
         };
         let op = answer.op(config, ticket);
-        self.desk.apply(&Actor::System, ticket.id, op).await?;
-        Ok(true)
+        match self.desk.apply(&Actor::System, ticket.id, op).await {
+            Ok(_) => Ok(true),
+            // The sender's last auto-response of the day went to a concurrent delivery.
+            Err(ticketcore::Error::Store(StoreError::QuotaExhausted(_))) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Decides on the auto-response of kind `response` from `queue` to `mail`: none without a
@@ -417,8 +485,10 @@ impl Postmaster {
         let store = self.desk.store();
         let today = self.desk.now().format("%Y-%m-%d");
         let key = format!("auto-response:{}:{today}", to.address.to_lowercase());
-        let sent_today = store.next_counter(&key, 1).await?;
-        if sent_today > u64::from(config.mail.auto_responses_per_sender_per_day) {
+        // Counted by the answer's own commit, which the store refuses past the limit (a
+        // concurrent delivery may take the last unit between this read and that commit).
+        let limit = u64::from(config.mail.auto_responses_per_sender_per_day);
+        if store.counter(&key).await? >= limit {
             tracing::info!(%queue, to = %to.address, "auto-response limit reached");
             return Ok(None);
         }
@@ -428,6 +498,7 @@ impl Postmaster {
         }
         .unwrap_or_else(|| to.name.clone().unwrap_or_else(|| to.address.clone()));
         Ok(Some(Answer {
+            quota: Quota { key, limit },
             subject: template.subject.clone(),
             body: template.body.clone(),
             to,
@@ -448,6 +519,7 @@ impl Postmaster {
 /// ticket and its receipt are committed together).
 #[derive(Debug)]
 struct Answer {
+    quota: Quota,
     subject: String,
     body: String,
     to: crate::inbound::Mailbox,
@@ -482,6 +554,7 @@ impl Answer {
         Op::AutoReply {
             article: self.article,
             message,
+            quota: Some(self.quota.clone()),
         }
     }
 }

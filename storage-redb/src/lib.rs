@@ -320,6 +320,11 @@ impl Store for RedbStore {
         self.read(move |r| r.events_since(after, limit)).await
     }
 
+    async fn counter(&self, key: &str) -> StoreResult<u64> {
+        let key = key.to_string();
+        self.read(move |r| r.counter(&key)).await
+    }
+
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
         let consumer = consumer.to_string();
         self.read(move |r| r.cursor(&consumer)).await

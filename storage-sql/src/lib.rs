@@ -23,7 +23,7 @@
 mod batch;
 mod db;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -364,19 +364,9 @@ impl SqlStore {
         }
     }
 
+    /// Advances counter `name` by `count` and returns its new value.
     async fn counter_add(&self, tx: &mut Tx, name: &str, count: u64) -> StoreResult<u64> {
-        let sql = match self.dialect() {
-            Dialect::MySql => {
-                "INSERT INTO counters (name, value) VALUES (?, ?) \
-                 ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
-            }
-            _ => {
-                "INSERT INTO counters (name, value) VALUES (?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
-            }
-        };
-        tx.exec(sql, &[P::T(name.into()), P::I(count as i64)])
-            .await?;
+        self.counter_bump(tx, name, count).await?;
         let rows = tx
             .rows(
                 "SELECT value FROM counters WHERE name = ?",
@@ -390,6 +380,23 @@ impl SqlStore {
             .and_then(V::i)
             .ok_or_else(|| StoreError::Backend(format!("counter {name} vanished")))?;
         Ok(value as u64)
+    }
+
+    /// Advances counter `name` by `count`, creating it at 0 first.
+    async fn counter_bump(&self, tx: &mut Tx, name: &str, count: u64) -> StoreResult<()> {
+        let sql = match self.dialect() {
+            Dialect::MySql => {
+                "INSERT INTO counters (name, value) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
+            }
+            _ => {
+                "INSERT INTO counters (name, value) VALUES (?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
+            }
+        };
+        tx.exec(sql, &[P::T(name.into()), P::I(count as i64)])
+            .await?;
+        Ok(())
     }
 
     /// Rows of `SELECT {columns} FROM {table} WHERE {key} IN (…)`, one statement per chunk of
@@ -540,6 +547,36 @@ impl SqlStore {
             .collect();
         self.insert_rows(tx, "blobs", &["hash", "data"], blobs, true)
             .await?;
+        // Quotas last, in key order (no deadlocks between batches): one conditional UPDATE
+        // per counter. One that does not fit makes the batch a race, so each change is
+        // written again on its own and only those past the limit fail.
+        let mut units: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        let standing = changes
+            .iter()
+            .zip(&plan.outcomes)
+            .filter(|(_, o)| o.is_ok());
+        for quota in standing.flat_map(|(c, _)| &c.quotas) {
+            let (count, limit) = units.entry(quota.key.as_str()).or_insert((0, quota.limit));
+            *count += 1;
+            *limit = (*limit).min(quota.limit);
+        }
+        for (key, (count, limit)) in units {
+            self.counter_bump(tx, key, 0).await?;
+            let taken = tx
+                .exec(
+                    "UPDATE counters SET value = value + ? WHERE name = ? AND value + ? <= ?",
+                    &[
+                        P::I(count as i64),
+                        P::T(key.into()),
+                        P::I(count as i64),
+                        P::I(limit as i64),
+                    ],
+                )
+                .await?;
+            if taken != 1 {
+                return Ok(Written::Raced(StoreError::QuotaExhausted(key.into())));
+            }
+        }
         Ok(Written::Done(plan.outcomes))
     }
 
@@ -1140,6 +1177,20 @@ impl Store for SqlStore {
             pause = (pause * 2).min(std::time::Duration::from_secs(1));
         }
         Ok(())
+    }
+
+    async fn counter(&self, key: &str) -> StoreResult<u64> {
+        Ok(self
+            .db
+            .rows(
+                "SELECT value FROM counters WHERE name = ?",
+                &[P::T(key.into())],
+                &[K::I],
+            )
+            .await?
+            .first()
+            .and_then(|r| r.first()?.i())
+            .unwrap_or(0) as u64)
     }
 
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {

@@ -31,6 +31,25 @@ const CONFIG_TTL: chrono::Duration = chrono::Duration::seconds(5);
 /// Due tickets per `tick` batch unless [`Desk::with_tick_batch`] says otherwise.
 const TICK_BATCH: usize = 256;
 
+/// `change` followed, in the same commit, by the operation `then` picks for the ticket it
+/// is about (its first write), if any.
+fn followed_by(
+    ctx: Ctx<'_>,
+    change: Change,
+    then: impl FnOnce(&Ticket) -> Option<Op>,
+) -> Result<Change> {
+    let next = match change.writes.first() {
+        Some(w) => then(&w.ticket)
+            .map(|op| rules::apply(ctx, &w.ticket, &op))
+            .transpose()?,
+        None => None,
+    };
+    Ok(match next {
+        Some(next) => change.then(next),
+        None => change,
+    })
+}
+
 /// The result of a committed operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -104,6 +123,9 @@ struct NumberBlock {
 /// What an operation needs loaded and computed, so one retry loop serves them all.
 /// What to do to a ticket right after creating it, in the same commit.
 type Then<'a> = &'a (dyn Fn(&Config, &Ticket) -> Option<Op> + Send + Sync);
+/// What to do to the ticket that took a follow-up, by what the follow-up did, in the same
+/// commit.
+type FollowUpThen<'a> = &'a (dyn Fn(&Config, FollowUpAction, &Ticket) -> Option<Op> + Send + Sync);
 
 enum Plan<'a> {
     Create(&'a NewTicket, Option<Then<'a>>),
@@ -114,6 +136,7 @@ enum Plan<'a> {
         message: &'a Message,
         channel: Channel,
         unknown_sender: bool,
+        then: Option<FollowUpThen<'a>>,
     },
     Merge(TicketId, TicketId),
     Split {
@@ -136,6 +159,7 @@ pub struct Desk {
     numbers: Mutex<Option<NumberBlock>>,
     attempts: usize,
     tick_batch: usize,
+    number_block: Option<u64>,
 }
 
 impl Desk {
@@ -149,6 +173,7 @@ impl Desk {
             numbers: Mutex::new(None),
             attempts: DEFAULT_ATTEMPTS,
             tick_batch: TICK_BATCH,
+            number_block: None,
         }
     }
 
@@ -173,6 +198,14 @@ impl Desk {
     /// Sets how many due tickets `tick` takes per batch (one group commit each).
     pub fn with_tick_batch(mut self, tickets: usize) -> Desk {
         self.tick_batch = tickets.max(1);
+        self
+    }
+
+    /// Reserves `count` ticket numbers per store round trip instead of the configured
+    /// `[numbers] block`: a process that creates one ticket and exits (an MTA's delivery)
+    /// takes 1, so it leaves no gap in the numbers.
+    pub fn with_number_block(mut self, count: u64) -> Desk {
+        self.number_block = Some(count);
         self
     }
 
@@ -280,7 +313,7 @@ impl Desk {
                 return Ok(numbers.format(day, counter, 0));
             }
         }
-        let size = numbers.block.max(1);
+        let size = self.number_block.unwrap_or(numbers.block).max(1);
         let first = self.store.next_counter(&key, size).await?;
         *self.numbers.lock().unwrap_or_else(|e| e.into_inner()) = Some(NumberBlock {
             key,
@@ -373,18 +406,9 @@ impl Desk {
                         Some(f) => f,
                         None => self.fresh(&config).await?,
                     };
-                    let mut change = rules::create(ctx, input, &f)?;
+                    let change = rules::create(ctx, input, &f)?;
                     fresh = Some(f);
-                    let next = match (then, change.writes.first()) {
-                        (Some(then), Some(w)) => then(&config, &w.ticket)
-                            .map(|op| rules::apply(ctx, &w.ticket, &op))
-                            .transpose()?,
-                        _ => None,
-                    };
-                    if let Some(next) = next {
-                        change = change.then(next);
-                    }
-                    change
+                    followed_by(ctx, change, |t| then.and_then(|then| then(&config, t)))?
                 }
                 Plan::Apply(id, op) => rules::apply(ctx, &self.load(*id).await?, op)?,
                 Plan::FollowUp {
@@ -393,10 +417,11 @@ impl Desk {
                     message,
                     channel,
                     unknown_sender,
+                    then,
                 } => {
                     let ticket = self.surviving(*ticket).await?;
                     action = rules::follow_up_action(&config, &ticket);
-                    if action == FollowUpAction::NewTicket {
+                    let change = if action == FollowUpAction::NewTicket {
                         let f = match fresh.take() {
                             Some(f) => f,
                             None => self.fresh(&config).await?,
@@ -413,7 +438,10 @@ impl Desk {
                             unknown_sender: *unknown_sender,
                         };
                         rules::apply(ctx, &ticket, &op)?
-                    }
+                    };
+                    followed_by(ctx, change, |t| {
+                        then.and_then(|then| then(&config, action, t))
+                    })?
                 }
                 Plan::Merge(source, target) => {
                     let target = self.surviving(*target).await?;
@@ -631,12 +659,42 @@ impl Desk {
         channel: Channel,
         unknown_sender: bool,
     ) -> Result<FollowedUp> {
+        self.follow_up_inner(actor, ticket, message, channel, unknown_sender, None)
+            .await
+    }
+
+    /// A follow-up, and in the same commit the operation `then` derives from what the policy
+    /// did with it and the ticket that took it (the mail layer's auto-response): one durable
+    /// write instead of two.
+    pub async fn follow_up_then(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        message: Message,
+        channel: Channel,
+        unknown_sender: bool,
+        then: impl Fn(&Config, FollowUpAction, &Ticket) -> Option<Op> + Send + Sync,
+    ) -> Result<FollowedUp> {
+        self.follow_up_inner(actor, ticket, message, channel, unknown_sender, Some(&then))
+            .await
+    }
+
+    async fn follow_up_inner(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        message: Message,
+        channel: Channel,
+        unknown_sender: bool,
+        then: Option<FollowUpThen<'_>>,
+    ) -> Result<FollowedUp> {
         let plan = Plan::FollowUp {
             ticket,
             article: self.new_article_id(),
             message: &message,
             channel,
             unknown_sender,
+            then,
         };
         let (action, committed) = self.execute(actor, plan).await?;
         Ok(FollowedUp { action, committed })

@@ -81,6 +81,7 @@ pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
 pub use rules::{FollowUpAction, NewTicket, Op};
 pub use state::{State, StateType};
 pub use store::{
-    Change, PageKey, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery, TicketWrite,
+    Change, PageKey, Quota, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery,
+    TicketWrite,
 };
 pub use ticket::{DueKind, Link, LinkKind, Lock, Priority, Ticket, TicketId};

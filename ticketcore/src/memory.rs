@@ -190,11 +190,14 @@ impl Inner {
                 }
             }
         }
-        Ok(())
+        change.check_quotas(|key| Ok(self.counters.get(key).copied().unwrap_or(0)))
     }
 
     fn apply(&mut self, change: Change) -> Receipt {
         let mut receipt = Receipt::default();
+        for quota in change.quotas {
+            *self.counters.entry(quota.key).or_insert(0) += 1;
+        }
         for w in change.writes {
             if let Some(old) = self.tickets.get(&w.ticket.id).cloned() {
                 self.unindex(&old);
@@ -325,6 +328,10 @@ impl Store for MemoryStore {
         let first = *counter + 1;
         *counter += count;
         Ok(first)
+    }
+
+    async fn counter(&self, key: &str) -> StoreResult<u64> {
+        Ok(self.read().counters.get(key).copied().unwrap_or(0))
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {

@@ -199,6 +199,9 @@ pub enum Op {
         article: ArticleId,
         /// Content (recipient, subject, threading headers).
         message: Message,
+        /// The rate limit this answer counts against (the sender's auto-responses today).
+        #[serde(skip)]
+        quota: Option<crate::store::Quota>,
     },
     /// A delivery-status report says a mail from this ticket did not arrive: recorded as an
     /// internal system article for the agents to act on.
@@ -656,6 +659,7 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         });
     }
     Ok(Change {
+        quotas: Vec::new(),
         writes: vec![draft.finish()],
     })
 }
@@ -921,7 +925,9 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
                 }
             }
         }
-        Op::AutoReply { article, message } => {
+        Op::AutoReply {
+            article, message, ..
+        } => {
             system_only(ctx, "send auto-responses")?;
             d.article(*article, Sender::System, Channel::Email, true, message);
             d.event(EventKind::SendAutoReply {
@@ -967,7 +973,14 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
             }
         }
     }
+    let quotas = match op {
+        Op::AutoReply {
+            quota: Some(quota), ..
+        } => vec![quota.clone()],
+        _ => Vec::new(),
+    };
     Ok(Change {
+        quotas,
         writes: vec![d.finish()],
     })
 }
@@ -1063,6 +1076,7 @@ pub fn merge(ctx: Ctx<'_>, source: &Ticket, target: &Ticket) -> Result<Change> {
     t.event(kind);
     t.link(source, LinkKind::Normal);
     Ok(Change {
+        quotas: Vec::new(),
         writes: vec![s.finish(), t.finish()],
     })
 }
@@ -1133,6 +1147,7 @@ pub fn link(ctx: Ctx<'_>, a: &Ticket, b: &Ticket, kind: LinkKind) -> Result<Chan
     let mut db = Draft::of(ctx, b);
     db.link(a, kind.reverse());
     Ok(Change {
+        quotas: Vec::new(),
         writes: vec![da.finish(), db.finish()],
     })
 }
@@ -1184,6 +1199,7 @@ pub fn tick(ctx: Ctx<'_>, ticket: &Ticket) -> Result<Change> {
         }
     }
     Ok(Change {
+        quotas: Vec::new(),
         writes: vec![d.finish()],
     })
 }

@@ -31,6 +31,9 @@ pub enum StoreError {
     /// A unique key (ticket number, Message-ID, customer email) is taken.
     #[error("duplicate {0}")]
     Duplicate(Unique),
+    /// A [`Quota`] of the change is used up; nothing of the change was written.
+    #[error("quota {0} is used up")]
+    QuotaExhausted(String),
     /// The backend failed (I/O, connection, corrupt data).
     #[error("storage backend: {0}")]
     Backend(String),
@@ -75,13 +78,46 @@ pub struct TicketWrite {
 pub struct Change {
     /// The ticket writes.
     pub writes: Vec<TicketWrite>,
+    /// Rate limits this change uses one unit of, checked and counted in its transaction.
+    pub quotas: Vec<Quota>,
+}
+
+/// One unit of a rate limit (the auto-responses a sender may get today): the store advances
+/// counter `key` by one with the change, or refuses the whole change with
+/// [`StoreError::QuotaExhausted`] when the counter has reached `limit`. Checked where it is
+/// counted, the limit holds exactly however many processes deliver at once, and costs no
+/// commit of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    /// The counter (see [`Store::next_counter`]).
+    pub key: String,
+    /// The most units there may be.
+    pub limit: u64,
 }
 
 impl Change {
+    /// Checks the quotas against their counters' current values, counting the change's own
+    /// units: what a store runs before it writes the change.
+    pub fn check_quotas(
+        &self,
+        mut current: impl FnMut(&str) -> StoreResult<u64>,
+    ) -> StoreResult<()> {
+        let mut used: std::collections::BTreeMap<&str, u64> = Default::default();
+        for quota in &self.quotas {
+            let units = used.entry(&quota.key).or_insert(0);
+            *units += 1;
+            if current(&quota.key)? + *units > quota.limit {
+                return Err(StoreError::QuotaExhausted(quota.key.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// This change followed by `next` (computed from this change's result) as one atomic
     /// change: writes to the same ticket merge into one, keeping the version this change
     /// expects, so two steps cost one commit.
     pub fn then(mut self, next: Change) -> Change {
+        self.quotas.extend(next.quotas);
         for w in next.writes {
             match self.writes.iter_mut().find(|m| m.ticket.id == w.ticket.id) {
                 Some(merged) => {
@@ -224,6 +260,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Atomically advances counter `key` by `count` and returns the first of the reserved
     /// values (counters start at 1).
     async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64>;
+
+    /// The current value of counter `key` (0 when never advanced), without advancing it.
+    async fn counter(&self, key: &str) -> StoreResult<u64> {
+        Ok(self.next_counter(key, 0).await?.saturating_sub(1))
+    }
 
     /// A ticket by id.
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;

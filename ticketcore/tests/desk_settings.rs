@@ -76,3 +76,37 @@ fn a_warning_point_outside_1_to_100_is_refused() {
         assert!(error.contains("warning_percent"), "{error}");
     }
 }
+
+/// Processes that each create one ticket and exit take one number at a time when told to,
+/// so the numbers stay consecutive; the configured block of 16 would leave gaps of 15.
+#[tokio::test]
+async fn one_shot_processes_leave_no_gaps_in_the_numbers() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let config = "[numbers]\ngenerator = \"AutoIncrement\"\nblock = 16\n\
+                  [[groups]]\nname = \"g\"\n[[queues]]\nname = \"Q\"\ngroup = \"g\"\n";
+    let mut numbers = Vec::new();
+    for (seed, one_shot) in [true, true, true, false, false].into_iter().enumerate() {
+        let desk = Desk::new(store.clone())
+            .with_clock(Arc::new(ManualClock::new(t0())))
+            .with_entropy(Arc::new(SeededEntropy::new(seed as u64)));
+        desk.configure(Config::from_toml(config).unwrap())
+            .await
+            .unwrap();
+        let desk = if one_shot {
+            desk.with_number_block(1)
+        } else {
+            desk
+        };
+        let input = NewTicket::new("Q", "t", Channel::Web, Message::text("x"));
+        let created = desk
+            .create_ticket(&Actor::customer("karla"), input)
+            .await
+            .unwrap();
+        numbers.push(created.ticket.number.to_string());
+    }
+    assert_eq!(
+        numbers,
+        ["1000001", "1000002", "1000003", "1000004", "1000020"],
+        "one at a time, then blocks of 16"
+    );
+}

@@ -53,7 +53,12 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
                 .map_err(|e| Failure::failed(format!("cannot read {}: {e}", f.display())))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let postmaster = Arc::new(Postmaster::new(access.desk().await?));
+    let desk = if stdin.is_some() || args.files.len() == 1 {
+        access.desk().await?
+    } else {
+        access.bulk_desk().await?
+    };
+    let postmaster = Arc::new(Postmaster::new(desk));
     let mut report = Report::new(args.json);
     if let Some(raw) = stdin {
         let result = postmaster.deliver(&raw).await;

@@ -63,8 +63,16 @@ impl Access {
         }
     }
 
-    /// A desk over the opened store.
+    /// A desk over the opened store for a command that creates at most a ticket or two
+    /// before it exits: it reserves ticket numbers one at a time, leaving no gaps.
     pub async fn desk(&self) -> Result<Arc<Desk>, Failure> {
+        Ok(Arc::new(
+            Desk::new(self.store().await?).with_number_block(1),
+        ))
+    }
+
+    /// A desk for bulk work (mailbox imports): numbers reserved in the configured blocks.
+    pub async fn bulk_desk(&self) -> Result<Arc<Desk>, Failure> {
         Ok(Arc::new(Desk::new(self.store().await?)))
     }
 }

@@ -149,7 +149,10 @@ async fn commit(
     let (lines, writes): (Vec<usize>, Vec<TicketWrite>) = batch.drain(..).unzip();
     let changes = writes
         .into_iter()
-        .map(|w| Change { writes: vec![w] })
+        .map(|w| Change {
+            writes: vec![w],
+            quotas: Vec::new(),
+        })
         .collect();
     let results = store.commit_batch(changes).await?;
     for (line, result) in lines.into_iter().zip(results) {

@@ -267,6 +267,7 @@ macro_rules! conformance_suite {
             config_is_versioned,
             customers_directory,
             counters_are_atomic,
+            quotas_count_with_their_change,
             numbers_unique_across_desks,
             numbers_restart_each_day,
             create_and_read_back,

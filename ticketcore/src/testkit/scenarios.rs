@@ -123,6 +123,69 @@ pub async fn counters_are_atomic(store: Arc<dyn Store>) {
     assert_eq!(store.next_counter("other", 1).await.unwrap(), 1);
 }
 
+/// A change's quotas are counted in its transaction and refuse it whole once used up, also
+/// within one batch; a failed change uses none.
+pub async fn quotas_count_with_their_change(store: Arc<dyn Store>) {
+    let (desk, _) = fixture(store.clone()).await;
+    let ticket = request(&desk, "karla", "Support", "counted").await;
+    assert_eq!(store.counter("replies").await.unwrap(), 0);
+    let quota = |limit| crate::store::Quota {
+        key: "replies".into(),
+        limit,
+    };
+    let touch = |t: &Ticket, quotas: Vec<crate::store::Quota>| {
+        let mut next = t.clone();
+        next.version += 1;
+        Change {
+            writes: vec![crate::store::TicketWrite {
+                ticket: next,
+                expected_version: Some(t.version),
+                articles: Vec::new(),
+                blobs: Vec::new(),
+                events: Vec::new(),
+            }],
+            quotas,
+        }
+    };
+    let current = || async { store.ticket(ticket.id).await.unwrap().unwrap() };
+    store
+        .commit(touch(&current().await, vec![quota(3), quota(3)]))
+        .await
+        .unwrap();
+    assert_eq!(store.counter("replies").await.unwrap(), 2);
+    // A stale change fails whole: its quota stays unused.
+    let stale = store.commit(touch(&ticket, vec![quota(3)])).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(store.counter("replies").await.unwrap(), 2);
+    // Over the limit: refused, and the ticket is unchanged.
+    let before = current().await;
+    let over = store.commit(touch(&before, vec![quota(2)])).await;
+    assert!(
+        matches!(over, Err(StoreError::QuotaExhausted(_))),
+        "{over:?}"
+    );
+    assert_eq!(current().await.version, before.version);
+    // In one batch, the first change takes the last unit and the second is refused alone.
+    let other = request(&desk, "karla", "Support", "second").await;
+    let results = store
+        .commit_batch(vec![
+            touch(&before, vec![quota(3)]),
+            touch(&other, vec![quota(3)]),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(StoreError::QuotaExhausted(_))),
+        "{results:?}"
+    );
+    assert_eq!(store.counter("replies").await.unwrap(), 3);
+    assert_eq!(
+        store.ticket(other.id).await.unwrap().unwrap().version,
+        other.version
+    );
+}
+
 /// Two desks on one store (two processes) issuing numbers concurrently never collide.
 pub async fn numbers_unique_across_desks(store: Arc<dyn Store>) {
     let (a, _) = fixture(store.clone()).await;
