@@ -10,7 +10,7 @@ use ticketcore::testkit::{desk_with, fixture_config};
 use ticketcore::{
     Actor, ArticleId, Change, Channel, Message, NewTicket, Store, TicketId, TicketQuery,
 };
-use ticketcore_redb::{OpenError, RedbStore, SCHEMA_VERSION};
+use ticketcore_redb::{OpenError, RedbOptions, RedbStore, SCHEMA_VERSION};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -61,6 +61,25 @@ fn a_file_in_use_is_told_apart_from_a_broken_one() {
     assert!(matches!(RedbStore::open(&path), Err(OpenError::InUse(_))));
     drop(first);
     assert!(RedbStore::open(&path).is_ok());
+}
+
+/// Shared files: two handles, as two processes would hold them, both write and each reads
+/// what the other committed.
+#[tokio::test]
+async fn shared_handles_see_each_others_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    let shared = RedbOptions {
+        shared: true,
+        ..RedbOptions::default()
+    };
+    let a: Arc<dyn Store> = Arc::new(RedbStore::open_with(&path, shared).unwrap());
+    let b: Arc<dyn Store> = Arc::new(RedbStore::open_with(&path, shared).unwrap());
+    assert_eq!(a.next_counter("n", 1).await.unwrap(), 1);
+    assert_eq!(b.next_counter("n", 1).await.unwrap(), 2);
+    assert_eq!(a.counter("n").await.unwrap(), 2);
+    b.save_cursor("bot", 7).await.unwrap();
+    assert_eq!(a.cursor("bot").await.unwrap(), 7);
 }
 
 #[tokio::test]
