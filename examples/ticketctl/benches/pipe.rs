@@ -75,7 +75,7 @@ fn prepare(store: &str, marker: &Path, from: Option<&str>) {
 
 /// Message `n` of this run: even ones new requests, odd ones answers to a seed request.
 fn message(run: u128, n: usize) -> Vec<u8> {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         format!(
             "From: New {n} <n{n}@example.com>\nTo: info@example.org\nSubject: Fresh request {n}\n\
              Message-ID: <r{run}-{n}@example.com>\nDate: Thu, 26 Nov 2026 09:00:00 +0100\n\
