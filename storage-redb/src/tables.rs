@@ -350,7 +350,13 @@ impl<'t> Writes<'t> {
 
     /// Checks and, if it passes, writes one change: ticket documents, indexes, articles,
     /// attachments, events.
-    pub fn commit(&mut self, change: Change) -> R<StoreResult<Receipt>> {
+    pub fn commit(&mut self, encoded: Encoded) -> R<StoreResult<Receipt>> {
+        let Encoded {
+            change,
+            tickets,
+            articles,
+            events,
+        } = encoded;
         let olds = match self.check(&change)? {
             Ok(olds) => olds,
             Err(e) => return Ok(Err(e)),
@@ -362,12 +368,11 @@ impl<'t> Writes<'t> {
         }
         let mut receipt = Receipt::default();
         let mut seq = self.events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
-        for (w, old) in change.writes.into_iter().zip(olds) {
+        let docs = tickets.into_iter().zip(articles).zip(events);
+        for ((w, old), ((json, article_docs), event_docs)) in
+            change.writes.into_iter().zip(olds).zip(docs)
+        {
             let t = &w.ticket;
-            let json = match encode(t) {
-                Ok(json) => json,
-                Err(e) => return Ok(Err(e)),
-            };
             if let Some(old) = &old {
                 self.unindex(old)?;
             }
@@ -386,12 +391,8 @@ impl<'t> Writes<'t> {
                 .transpose()?
                 .and_then(|(k, _)| k.value().get(16..20)?.try_into().ok())
                 .map_or(0, |b| u32::from_be_bytes(b) + 1);
-            for (article, index) in w.articles.iter().zip(next..) {
+            for ((article, json), index) in w.articles.iter().zip(&article_docs).zip(next..) {
                 let key = keys::article(t.id, index);
-                let json = match encode(article) {
-                    Ok(json) => json,
-                    Err(e) => return Ok(Err(e)),
-                };
                 self.articles.insert(key.as_slice(), json.as_slice())?;
                 if let Some(mid) = &article.message_id {
                     self.message_ids.insert(mid.as_str(), key.as_slice())?;
@@ -402,13 +403,9 @@ impl<'t> Writes<'t> {
                     self.blobs.insert(hash.0.as_str(), data.as_slice())?;
                 }
             }
-            for mut event in w.events {
+            for (mut event, json) in w.events.into_iter().zip(&event_docs) {
                 seq += 1;
                 event.seq = seq;
-                let json = match encode(&event) {
-                    Ok(json) => json,
-                    Err(e) => return Ok(Err(e)),
-                };
                 self.events.insert(seq, json.as_slice())?;
                 self.history
                     .insert(keys::history(t.id, seq).as_slice(), ())?;
@@ -417,6 +414,42 @@ impl<'t> Writes<'t> {
         }
         Ok(Ok(receipt))
     }
+}
+
+/// A change with its documents already encoded, by the committing task rather than on the
+/// one writer thread, whose time bounds every store's write throughput.
+pub struct Encoded {
+    change: Change,
+    tickets: Vec<Vec<u8>>,
+    articles: Vec<Vec<Vec<u8>>>,
+    /// Encoded with `seq` 0: the store assigns it, and readers take it from the key.
+    events: Vec<Vec<Vec<u8>>>,
+}
+
+impl Encoded {
+    pub fn new(change: Change) -> StoreResult<Encoded> {
+        let mut tickets = Vec::with_capacity(change.writes.len());
+        let mut articles = Vec::with_capacity(change.writes.len());
+        let mut events = Vec::with_capacity(change.writes.len());
+        for w in &change.writes {
+            tickets.push(encode(&w.ticket)?);
+            articles.push(w.articles.iter().map(encode).collect::<StoreResult<_>>()?);
+            events.push(w.events.iter().map(encode).collect::<StoreResult<_>>()?);
+        }
+        Ok(Encoded {
+            change,
+            tickets,
+            articles,
+            events,
+        })
+    }
+}
+
+/// An event document with the sequence number its key gives it.
+fn event_at(seq: u64, json: &[u8]) -> StoreResult<Event> {
+    let mut event: Event = decode(json, "event")?;
+    event.seq = seq;
+    Ok(event)
 }
 
 /// A read snapshot.
@@ -569,7 +602,7 @@ impl Reader {
                     .get(seq)
                     .map_err(backend)?
                     .ok_or_else(|| StoreError::Backend(format!("event {seq} is missing")))?;
-                decode(json.value(), "event")
+                event_at(seq, json.value())
             })
             .collect()
     }
@@ -583,8 +616,8 @@ impl Reader {
             .map_err(backend)?
             .take(limit)
             .map(|entry| {
-                let (_, v) = entry.map_err(backend)?;
-                decode(v.value(), "event")
+                let (k, v) = entry.map_err(backend)?;
+                event_at(k.value(), v.value())
             })
             .collect()
     }

@@ -9,10 +9,10 @@ use std::sync::mpsc;
 
 use redb::Database;
 use ticketcore::acl::CustomerUser;
-use ticketcore::{Change, Receipt, StoreError, StoreResult};
+use ticketcore::{Receipt, StoreError, StoreResult};
 use tokio::sync::oneshot;
 
-use crate::tables::{Writes, backend};
+use crate::tables::{Encoded, Writes, backend};
 
 /// Most jobs merged into one transaction: bounds latency and transaction size.
 const MAX_GROUP: usize = 4096;
@@ -21,8 +21,8 @@ const MAX_GROUP: usize = 4096;
 pub enum Job {
     /// Commit changes, each independently.
     Commit {
-        /// The changes.
-        changes: Vec<Change>,
+        /// The changes, encoded.
+        changes: Vec<Encoded>,
         /// Where the per-change results go.
         reply: oneshot::Sender<StoreResult<Vec<StoreResult<Receipt>>>>,
     },
