@@ -20,8 +20,10 @@ mod table;
 mod transfer;
 mod view;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -280,7 +282,29 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// Set when stdout's reader went away (`ticketctl list | head`): not an error.
+static READER_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Errors are one line, never a backtrace. A panic still unwinds, so the store is closed
+/// cleanly; `main` turns it into an exit status.
+fn one_line_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        if message.contains("Broken pipe") {
+            READER_GONE.store(true, Ordering::Relaxed);
+        } else {
+            eprintln!("ticketctl: internal error: {message} (please report it)");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    one_line_panics();
     // clap prints usage errors and exits with status 2, and --help/--version with 0.
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -294,12 +318,16 @@ fn main() -> ExitCode {
         }
     };
     // The store is dropped inside `run`, so a redb file is closed cleanly before exit.
-    let code = match runtime.block_on(run(cli)) {
-        Ok(code) => code,
-        Err(failure) => {
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(run(cli))));
+    let code = match ran {
+        Ok(Ok(code)) => code,
+        Ok(Err(failure)) => {
             eprintln!("ticketctl: {}", failure.message);
             failure.code
         }
+        Err(_) if READER_GONE.load(Ordering::Relaxed) => 0,
+        // EX_SOFTWARE: the hook has said what went wrong.
+        Err(_) => 70,
     };
     drop(runtime);
     ExitCode::from(code)

@@ -841,3 +841,36 @@ fn every_subcommand_has_help() {
     let err = desk.fails(&["list"], 1);
     assert!(err.contains("ticketctl init"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    let desk = Desk::new(Kind::Redb);
+    let mbox: String = (0..800)
+        .map(|i| {
+            format!(
+                "From k@example.com Thu Nov 26 09:00:00 2026\n{}\n",
+                request(&format!("p{i}@example.com"), "Piped").replace("\r\n", "\n")
+            )
+        })
+        .collect();
+    std::fs::write(desk.path("many.mbox"), mbox).unwrap();
+    desk.ok(&["ingest", "--mbox", "many.mbox"]);
+    // Like `ticketctl list | head -1`: the reader closes after the first line, while more
+    // than a pipe buffer of output is still to come.
+    let mut child = desk
+        .cmd(&["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(first.starts_with("NUMBER"), "{first}");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "no panic message");
+    // The store was closed cleanly: the next command opens it at once.
+    desk.ok(&["list", "--limit", "1"]);
+}
