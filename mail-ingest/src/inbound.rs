@@ -88,6 +88,22 @@ fn strip_brackets(id: &str) -> String {
         .to_string()
 }
 
+/// The Message-ID of a raw message and the ids it answers (In-Reply-To, References), read
+/// from its header alone: enough for a bulk import to hold a reply back until the message
+/// it answers is in.
+pub fn thread_ids(raw: &[u8]) -> (Option<String>, Vec<String>) {
+    let Some(message) = MessageParser::new().parse_headers(raw) else {
+        return (None, Vec::new());
+    };
+    let id = message
+        .message_id()
+        .map(strip_brackets)
+        .filter(|id| !id.is_empty());
+    let mut answers = ids(message.in_reply_to());
+    answers.extend(ids(message.references()));
+    (id, answers)
+}
+
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     let list: Vec<String> = match value {
         HeaderValue::Text(t) => t.split_whitespace().map(strip_brackets).collect(),

@@ -2,10 +2,12 @@
 //! committed) and mbox files (bulk import, many messages in flight so their commits share
 //! transactions). A single message from stdin or a file is just [`Postmaster::deliver`].
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::MailError;
+use crate::inbound::thread_ids;
 use crate::postmaster::{Delivery, Postmaster};
 
 /// What became of one message of a mailbox.
@@ -149,8 +151,10 @@ pub async fn deliver_mbox(
 }
 
 /// Delivers `(source, raw)` messages, up to `in_flight` at once, so their commits share
-/// transactions where the store groups them. `each` sees every message as it finishes, in
-/// any order (a progress bar counts them).
+/// transactions where the store groups them. A reply waits while the message it answers is
+/// still being delivered, so it follows up on that ticket instead of opening its own; the
+/// order of the input is kept otherwise. `each` sees every message as it finishes, in any
+/// order (a progress bar counts them).
 pub async fn deliver_all(
     postmaster: Arc<Postmaster>,
     messages: impl IntoIterator<Item = (String, Vec<u8>)>,
@@ -159,21 +163,40 @@ pub async fn deliver_all(
 ) -> Result<Vec<Handled>, MailError> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut handled = Vec::new();
-    let mut pending = messages.into_iter();
+    let mut pending = messages.into_iter().map(|(source, raw)| {
+        let (id, answers) = thread_ids(&raw);
+        (source, raw, id, answers)
+    });
+    let mut next = None;
+    // Message-IDs being delivered right now.
+    let mut flying: HashSet<String> = HashSet::new();
     let in_flight = in_flight.max(1);
     loop {
         while tasks.len() < in_flight {
-            let Some((source, raw)) = pending.next() else {
+            if next.is_none() {
+                next = pending.next();
+            }
+            let Some((source, raw, id, answers)) = next.take() else {
                 break;
             };
+            if answers.iter().any(|a| flying.contains(a)) {
+                next = Some((source, raw, id, answers));
+                break;
+            }
+            if let Some(id) = &id {
+                flying.insert(id.clone());
+            }
             let postmaster = postmaster.clone();
-            tasks.spawn(async move { (source, postmaster.deliver(&raw).await) });
+            tasks.spawn(async move { (source, id, postmaster.deliver(&raw).await) });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (source, result) =
+        let (source, id, result) =
             joined.map_err(|e| MailError::Transport(format!("import task: {e}")))?;
+        if let Some(id) = id {
+            flying.remove(&id);
+        }
         let h = Handled { source, result };
         each(&h);
         handled.push(h);

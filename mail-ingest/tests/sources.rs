@@ -101,3 +101,51 @@ async fn an_mbox_import_run_twice_takes_nothing_twice() {
         .unwrap();
     assert_eq!(page.tickets.len(), 40);
 }
+
+/// An archive keeps conversations together: a reply right behind the message it answers,
+/// both in the same window of messages in flight, still follows up on that message's ticket.
+/// (On redb, whose commits really wait for the writer thread, so deliveries interleave.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mbox_reply_waits_for_the_message_it_answers() {
+    let store = Arc::new(ticketcore_redb::RedbStore::in_memory().unwrap());
+    let s = common::setup_on(store, common::CONFIG).await;
+    let postmaster = Arc::new(Postmaster::new(s.desk.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("threads.mbox");
+    let mut mbox = Vec::new();
+    for i in 0..20 {
+        let original = mail(
+            &format!("t{i}@example.org"),
+            "support@desk.example",
+            &format!("thread {i}"),
+            &format!("t{i}@k"),
+            "",
+        );
+        let reply = mail(
+            &format!("t{i}@example.org"),
+            "support@desk.example",
+            &format!("Re: thread {i}"),
+            &format!("t{i}-re@k"),
+            &format!("In-Reply-To: <t{i}@k>\r\nReferences: <t{i}@k>\r\n"),
+        );
+        for message in [original, reply] {
+            mbox.extend_from_slice(
+                format!("From t{i}@example.org Mon Mar  2 09:00:00 2026\n").as_bytes(),
+            );
+            mbox.extend_from_slice(&message);
+            mbox.extend_from_slice(b"\n");
+        }
+    }
+    std::fs::write(&path, &mbox).unwrap();
+    let handled = deliver_mbox(postmaster, &path, 16, |_| {}).await.unwrap();
+    let outcomes = |o: Outcome| {
+        handled
+            .iter()
+            .filter(|h| matches!(&h.result, Ok(d) if d.outcome == o))
+            .count()
+    };
+    assert_eq!(
+        (outcomes(Outcome::Created), outcomes(Outcome::FollowUp)),
+        (20, 20)
+    );
+}

@@ -126,17 +126,22 @@ impl Desk {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
 
-    /// Pipes one message into `ingest --json`; the exit status and the JSON line.
-    fn pipe(&self, raw: &[u8]) -> (i32, Value) {
+    /// Runs a command with `input` on its stdin.
+    fn feed(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
-            .cmd(&["ingest", "--json"])
+            .cmd(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(raw).unwrap();
-        let o = child.wait_with_output().unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Pipes one message into `ingest --json`; the exit status and the JSON line.
+    fn pipe(&self, raw: &[u8]) -> (i32, Value) {
+        let o = self.feed(&["ingest", "--json"], raw);
         let line: Value = serde_json::from_str(stdout(&o).trim())
             .unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(&o), stderr(&o)));
         (o.status.code().unwrap_or(-1), line)
@@ -308,19 +313,7 @@ fn ingest_from_stdin_as_an_mta_expects() {
         assert_eq!(code, 65);
 
         // Without --json: a line for people, and the same exit status.
-        let mut child = desk
-            .cmd(&["ingest"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(request("six@example.com", "Plain").as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = desk.feed(&["ingest"], request("six@example.com", "Plain").as_bytes());
         assert!(o.status.success());
         assert!(stdout(&o).starts_with("stdin: created "), "{}", stdout(&o));
     }
@@ -333,19 +326,7 @@ fn a_busy_or_unreachable_store_is_a_temporary_failure() {
         store: "postgres://nobody@127.0.0.1:1/none".into(),
         dir,
     };
-    let mut child = desk
-        .cmd(&["ingest"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request("x@example.com", "Hello").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = desk.feed(&["ingest"], request("x@example.com", "Hello").as_bytes());
     assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
 }
 
