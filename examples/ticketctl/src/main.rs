@@ -3,7 +3,8 @@
 //! drive a desk: queue views, agent actions, maintenance and the event log as JSON lines.
 //!
 //! Exit status: 0 done, 1 refused (permissions, locks, states) or failed, 2 usage error,
-//! and for `ingest` what an MTA expects (75 try again later, 65 never).
+//! 75 store busy or unreachable (try again later), 70 an internal error; `ingest` also 65
+//! (this message never), as an MTA expects.
 // A command-line tool's output is its stdout.
 #![allow(clippy::print_stdout)]
 
