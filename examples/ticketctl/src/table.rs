@@ -16,7 +16,8 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             if i == last {
                 out.push_str(cell);
             } else {
-                let pad = widths[i].saturating_sub(cell.chars().count());
+                let width = widths.get(i).copied().unwrap_or(0);
+                let pad = width.saturating_sub(cell.chars().count());
                 out.push_str(cell);
                 out.push_str(&" ".repeat(pad + 2));
             }
