@@ -120,13 +120,13 @@ struct NumberBlock {
     end: u64,
 }
 
-/// What an operation needs loaded and computed, so one retry loop serves them all.
 /// What to do to a ticket right after creating it, in the same commit.
 type Then<'a> = &'a (dyn Fn(&Config, &Ticket) -> Option<Op> + Send + Sync);
 /// What to do to the ticket that took a follow-up, by what the follow-up did, in the same
 /// commit.
 type FollowUpThen<'a> = &'a (dyn Fn(&Config, FollowUpAction, &Ticket) -> Option<Op> + Send + Sync);
 
+/// What an operation needs loaded and computed, so one retry loop serves them all.
 enum Plan<'a> {
     Create(&'a NewTicket, Option<Then<'a>>),
     Apply(TicketId, &'a Op),
