@@ -29,25 +29,23 @@ pub struct OutboxReport {
 pub struct Outbox {
     desk: Arc<Desk>,
     transport: Arc<dyn Transport>,
-    consumer: String,
 }
 
 impl Outbox {
+    /// The outbox's cursor in the store: how far through the event log mail has been sent.
+    pub const CONSUMER: &'static str = "outbox";
+
     /// An outbox sending `desk`'s mail through `transport`; its cursor is the store's
     /// consumer "outbox".
     pub fn new(desk: Arc<Desk>, transport: Arc<dyn Transport>) -> Outbox {
-        Outbox {
-            desk,
-            transport,
-            consumer: "outbox".into(),
-        }
+        Outbox { desk, transport }
     }
 
     /// Sends everything due now; returns at the end of the log or at a temporary failure.
     pub async fn run_once(&self) -> Result<OutboxReport, MailError> {
         let store = self.desk.store().clone();
         let mut report = OutboxReport::default();
-        let mut cursor = store.cursor(&self.consumer).await?;
+        let mut cursor = store.cursor(Self::CONSUMER).await?;
         loop {
             let events = store.events_since(cursor, 256).await?;
             let Some(last) = events.last().map(|e| e.seq) else {
@@ -63,7 +61,7 @@ impl Outbox {
                     Ok(()) => report.sent += 1,
                     Err(SendError::Temporary(reason)) => {
                         tracing::warn!(ticket = %event.number, %reason, "mail not sent yet");
-                        store.save_cursor(&self.consumer, event.seq - 1).await?;
+                        store.save_cursor(Self::CONSUMER, event.seq - 1).await?;
                         report.waiting = true;
                         return Ok(report);
                     }
@@ -74,10 +72,10 @@ impl Outbox {
                     }
                 }
                 // Past this mail for good, before the next is sent.
-                store.save_cursor(&self.consumer, event.seq).await?;
+                store.save_cursor(Self::CONSUMER, event.seq).await?;
             }
             cursor = last;
-            store.save_cursor(&self.consumer, cursor).await?;
+            store.save_cursor(Self::CONSUMER, cursor).await?;
         }
         Ok(report)
     }
@@ -140,7 +138,7 @@ impl Outbox {
                 backoff = Duration::from_secs(1);
                 Duration::from_secs(60)
             };
-            let cursor = self.desk.store().cursor(&self.consumer).await?;
+            let cursor = self.desk.store().cursor(Self::CONSUMER).await?;
             let wait = async {
                 if report.waiting {
                     tokio::time::sleep(pause).await;

@@ -364,6 +364,17 @@ impl SqlStore {
         }
     }
 
+    /// The number a one-row, one-column `select` finds for `key`; 0 when there is no row.
+    async fn number(&self, select: &str, key: &str) -> StoreResult<u64> {
+        Ok(self
+            .db
+            .rows(select, &[P::T(key.into())], &[K::I])
+            .await?
+            .first()
+            .and_then(|r| r.first()?.i())
+            .unwrap_or(0) as u64)
+    }
+
     /// Advances counter `name` by `count` and returns its new value.
     async fn counter_add(&self, tx: &mut Tx, name: &str, count: u64) -> StoreResult<u64> {
         self.counter_bump(tx, name, count).await?;
@@ -1180,31 +1191,13 @@ impl Store for SqlStore {
     }
 
     async fn counter(&self, key: &str) -> StoreResult<u64> {
-        Ok(self
-            .db
-            .rows(
-                "SELECT value FROM counters WHERE name = ?",
-                &[P::T(key.into())],
-                &[K::I],
-            )
-            .await?
-            .first()
-            .and_then(|r| r.first()?.i())
-            .unwrap_or(0) as u64)
+        self.number("SELECT value FROM counters WHERE name = ?", key)
+            .await
     }
 
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
-        Ok(self
-            .db
-            .rows(
-                "SELECT position FROM cursors WHERE consumer = ?",
-                &[P::T(consumer.into())],
-                &[K::I],
-            )
-            .await?
-            .first()
-            .and_then(|r| r.first()?.i())
-            .unwrap_or(0) as u64)
+        self.number("SELECT position FROM cursors WHERE consumer = ?", consumer)
+            .await
     }
 
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {

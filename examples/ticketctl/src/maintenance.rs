@@ -9,8 +9,6 @@ use ticketcore_mail::{Outbox, OutboxReport, transport};
 
 use crate::failure::{Failure, TEMPORARY};
 
-/// The outbox's consumer name in the store (see `ticketcore_mail::Outbox`).
-const OUTBOX: &str = "outbox";
 /// The shortest time between two rounds of `serve-tick`.
 const MIN_ROUND: Duration = Duration::from_millis(200);
 use crate::open::Access;
@@ -117,7 +115,7 @@ pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
             // the outbox's cursor, but never spin faster than MIN_ROUND.
             let started = tokio::time::Instant::now();
             let sends = desk.config().await.is_ok_and(|c| c.mail.outbound.is_some());
-            match desk.store().cursor(OUTBOX).await {
+            match desk.store().cursor(Outbox::CONSUMER).await {
                 Ok(after) if sends => {
                     let _ = desk.store().wait_for_events(after, sleep).await;
                     tokio::time::sleep_until(started + MIN_ROUND.min(sleep)).await;

@@ -16,6 +16,8 @@ use ticketcore::{
     Actor, Article, Change, Config, Event, Store, StoreError, Ticket, TicketQuery, TicketWrite,
 };
 
+use ticketcore_mail::Outbox;
+
 use crate::failure::Failure;
 use crate::open::Access;
 use crate::view::tickets;
@@ -24,8 +26,6 @@ use crate::view::tickets;
 const FORMAT: u32 = 1;
 /// Tickets per commit while importing.
 const BATCH: usize = 256;
-/// The outbox's consumer name in the store (see `ticketcore_mail::Outbox`).
-const OUTBOX: &str = "outbox";
 
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]
@@ -265,7 +265,7 @@ pub async fn import(access: &Access, file: Option<&Path>) -> Result<u8, Failure>
             store.next_counter(&key, highest + 1 - next).await?;
         }
     }
-    store.save_cursor(OUTBOX, last_seq).await?;
+    store.save_cursor(Outbox::CONSUMER, last_seq).await?;
     println!("imported {imported} tickets and {customers} customers from {name}");
     Ok(0)
 }
