@@ -153,7 +153,7 @@ fn all(c: &mut Criterion) {
         .or_else(|_| std::env::var("TICKETCORE_TEST_POSTGRES_URL"));
     if let Ok(url) = url {
         pipeline(c, "postgres", |rt| {
-            rt.block_on(ticketcore_benches::backend::postgres_store(&url))
+            Arc::new(rt.block_on(ticketcore_benches::backend::postgres_store(&url)))
         });
     }
 }

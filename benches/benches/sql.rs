@@ -30,14 +30,23 @@ impl Subject for Sqlite {
 struct Postgres(String);
 
 impl Subject for Postgres {
-    type Guard = ();
+    type Guard = SqlStore;
 
     fn name(&self) -> String {
         "postgres".into()
     }
 
     fn store(&self, rt: &tokio::runtime::Runtime) -> (Arc<dyn Store>, Self::Guard) {
-        (rt.block_on(backend::postgres_store(&self.0)), ())
+        let store = rt.block_on(backend::postgres_store(&self.0));
+        (Arc::new(store.clone()), store)
+    }
+
+    fn report(&self, store: &SqlStore) {
+        let stats = store.write_stats();
+        eprintln!(
+            "group commit so far: {} commits in {} transactions",
+            stats.jobs, stats.transactions
+        );
     }
 }
 

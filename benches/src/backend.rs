@@ -16,7 +16,7 @@ use crate::{desk, populate, populated_message_id, request, working_view};
 /// A SqlStore in a fresh schema of the PostgreSQL database at `url`. Schemas of earlier
 /// benchmark runs are dropped first (benchmarks never run side by side), so runs do not pile
 /// up data.
-pub async fn postgres_store(url: &str) -> Arc<dyn Store> {
+pub async fn postgres_store(url: &str) -> ticketcore_sql::SqlStore {
     use sqlx::{AssertSqlSafe, Connection, Row};
     static RUN: std::sync::Once = std::sync::Once::new();
     let mut admin = sqlx::PgConnection::connect(url).await.expect("connect");
@@ -51,12 +51,9 @@ pub async fn postgres_store(url: &str) -> Arc<dyn Store> {
         .await
         .expect("schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    let store = ticketcore_sql::SqlStore::connect(&format!(
-        "{url}{sep}options=-c%20search_path%3D{schema}"
-    ))
-    .await
-    .expect("postgres");
-    Arc::new(store)
+    ticketcore_sql::SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+        .await
+        .expect("postgres")
 }
 
 /// The runtime benchmarks run on.

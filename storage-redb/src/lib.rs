@@ -112,14 +112,7 @@ impl RedbOptions {
     }
 }
 
-/// How the writer thread has grouped writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Durable write transactions.
-    pub transactions: u64,
-    /// Write jobs (each commit or commit batch is one).
-    pub jobs: u64,
-}
+pub use ticketcore::store::WriteStats;
 
 /// Creates a new database file so that `path` never names a half-initialised one: the file
 /// is made and given its tables under a temporary name, then linked into place (which fails,

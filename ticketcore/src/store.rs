@@ -73,6 +73,16 @@ pub struct TicketWrite {
     pub events: Vec<Event>,
 }
 
+/// How a store has grouped writes into transactions (group commit): a backend's own
+/// statistics, for benchmarks and tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    /// Durable write transactions.
+    pub transactions: u64,
+    /// Write jobs joined into them (each commit or commit batch is one).
+    pub jobs: u64,
+}
+
 /// An atomic change of one or more tickets (merge and split touch two): all or nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Change {
