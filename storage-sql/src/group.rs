@@ -1,38 +1,50 @@
-//! Group commit: single commits that arrive while others are under way are joined into one
-//! batch transaction, each caller still getting its own result. What a commit costs the
-//! database is mostly per statement and per transaction (planning, executor start-up, the
-//! round trips, the WAL flush), not per row, so sixteen tasks committing at once cost a few
-//! statements instead of sixteen times a few. A lone commit goes out at once; batches form
-//! only while every lane is busy.
+//! Joining concurrent requests: what a statement costs the database is mostly per statement
+//! and per transaction (executor start-up, the round trip, the WAL flush), not per row. So
+//! requests that arrive while others are under way are joined and run together, each caller
+//! still getting its own answer: single commits become one batch transaction (group commit),
+//! point reads one `IN (…)` query. A lone request goes out at once; groups form only while
+//! every lane is busy.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ticketcore::store::WriteStats;
-use ticketcore::{Change, Receipt, StoreError, StoreResult};
+use ticketcore::{StoreError, StoreResult};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::SqlStore;
-
-/// The most changes joined into one transaction.
+/// The most requests joined into one run.
 const MAX_GROUP: usize = 256;
 
-type Reply = oneshot::Sender<StoreResult<Receipt>>;
+type Job<I, O> = (I, oneshot::Sender<StoreResult<O>>);
 
-/// The queue of single commits waiting to be joined.
-#[derive(Debug, Clone)]
-pub(crate) struct Group {
-    queue: mpsc::UnboundedSender<(Change, Reply)>,
-    /// Transactions run and commits joined into them so far.
+/// Runs requests of type `I`, joining those that wait.
+#[derive(Debug)]
+pub(crate) struct Joiner<I, O> {
+    queue: mpsc::UnboundedSender<Job<I, O>>,
+    /// Runs and requests joined into them so far.
     counts: Arc<(AtomicU64, AtomicU64)>,
 }
 
-impl Group {
-    /// Starts the task that joins commits for `store` (a clone without a group of its own),
-    /// running at most `lanes` transactions at once. The task ends with the last clone of
-    /// the group.
-    pub(crate) fn start(store: SqlStore, lanes: usize) -> Group {
-        let (queue, mut waiting) = mpsc::unbounded_channel::<(Change, Reply)>();
+impl<I, O> Clone for Joiner<I, O> {
+    fn clone(&self) -> Self {
+        Joiner {
+            queue: self.queue.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Joiner<I, O> {
+    /// Starts the task that joins requests and hands each group to `run`, at most `lanes`
+    /// groups at once. `run` answers every request of its group, in order, or fails them all.
+    /// The task ends with the last clone of the joiner.
+    pub(crate) fn start<R, F>(lanes: usize, run: R) -> Joiner<I, O>
+    where
+        R: Fn(Vec<I>) -> F + Send + Sync + 'static,
+        F: Future<Output = StoreResult<Vec<StoreResult<O>>>> + Send + 'static,
+    {
+        let (queue, mut waiting) = mpsc::unbounded_channel::<Job<I, O>>();
         let lanes = Arc::new(Semaphore::new(lanes.max(1)));
         let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
         let counted = counts.clone();
@@ -51,48 +63,54 @@ impl Group {
                 }
                 counted.0.fetch_add(1, Ordering::Relaxed);
                 counted.1.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                let store = store.clone();
+                let (inputs, replies): (Vec<I>, Vec<_>) = jobs.into_iter().unzip();
+                let running = run(inputs);
                 tokio::spawn(async move {
-                    let (changes, replies): (Vec<Change>, Vec<Reply>) = jobs.into_iter().unzip();
-                    match store.commit_changes(changes).await {
-                        Ok(results) => {
+                    match running.await {
+                        Ok(results) if results.len() == replies.len() => {
                             for (result, reply) in results.into_iter().zip(replies) {
                                 let _ = reply.send(result);
                             }
                         }
+                        Ok(_) => {
+                            let e = StoreError::Backend("a joined run lost answers".into());
+                            replies
+                                .into_iter()
+                                .for_each(|r| drop(r.send(Err(e.clone()))));
+                        }
                         Err(e) => {
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
+                            replies
+                                .into_iter()
+                                .for_each(|r| drop(r.send(Err(e.clone()))));
                         }
                     }
                     drop(lane);
                 });
             }
         });
-        Group { queue, counts }
+        Joiner { queue, counts }
     }
 
-    /// Transactions run and commits joined into them so far.
-    pub(crate) fn stats(&self) -> WriteStats {
-        let (transactions, jobs) = &*self.counts;
-        WriteStats {
-            transactions: transactions.load(Ordering::Relaxed),
-            jobs: jobs.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Commits `change` with whatever else is waiting; `Err(change)` when the joining task
-    /// is gone (its runtime shut down), so the caller commits it alone.
-    pub(crate) async fn commit(&self, change: Change) -> Result<StoreResult<Receipt>, Change> {
+    /// Runs `input` with whatever else is waiting; `Err(input)` when the joining task is gone
+    /// (its runtime shut down), so the caller runs it alone.
+    pub(crate) async fn call(&self, input: I) -> Result<StoreResult<O>, I> {
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError((change, _))) = self.queue.send((change, reply)) {
-            return Err(change);
+        if let Err(mpsc::error::SendError((input, _))) = self.queue.send((input, reply)) {
+            return Err(input);
         }
         Ok(answer.await.unwrap_or_else(|_| {
             Err(StoreError::Backend(
-                "the commit was abandoned: its runtime shut down".into(),
+                "the request was abandoned: its runtime shut down".into(),
             ))
         }))
+    }
+
+    /// Runs so far, and requests joined into them.
+    pub(crate) fn stats(&self) -> WriteStats {
+        let (runs, jobs) = &*self.counts;
+        WriteStats {
+            transactions: runs.load(Ordering::Relaxed),
+            jobs: jobs.load(Ordering::Relaxed),
+        }
     }
 }

@@ -26,8 +26,9 @@ mod group;
 #[cfg(feature = "postgres")]
 mod pg;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -44,6 +45,7 @@ use ticketcore::{
 use crate::batch::{Keys, Known};
 pub use crate::db::Dialect;
 use crate::db::{Db, K, P, Tx, V, is_unique_violation};
+use crate::group::Joiner;
 
 /// Parameters per statement: under SQLite's 32,766, PostgreSQL's and MySQL's 65,535.
 const MAX_PARAMS: usize = 30_000;
@@ -129,11 +131,20 @@ pub struct SqlStore {
     /// the write transactions: NOTIFY takes a database-wide lock at commit).
     wake: Option<tokio::sync::mpsc::Sender<()>>,
     /// Joins concurrent single commits into shared transactions (see [`group`]).
-    group: Option<group::Group>,
+    commits: Option<Joiner<Change, Receipt>>,
+    /// Joins concurrent point reads into shared statements (PostgreSQL).
+    lookups: Option<Joiner<(Lookup, P), Option<String>>>,
+    /// Queues known to be in `ticket_queues` (rows there are never removed), so a commit
+    /// need not offer them again.
+    queues: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Transactions of joined commits a PostgreSQL or MariaDB store runs at once.
 const COMMIT_LANES: usize = 2;
+
+/// Statements of joined point reads a PostgreSQL store runs at once: one, since a read is
+/// quick and what it costs the server is the statement, not the rows.
+const LOOKUP_LANES: usize = 1;
 
 /// The advisory lock PostgreSQL committers hold, shared, while they take and write event
 /// numbers; a follower meeting a gap takes it exclusively to wait them out.
@@ -155,6 +166,13 @@ fn notifier(pool: sqlx::Pool<sqlx::Postgres>) -> tokio::sync::mpsc::Sender<()> {
     wake
 }
 
+/// Pool settings of every dialect. Connections are not pinged before each use: the ping is a
+/// round trip of its own, which doubled what a point read cost; a connection that broke
+/// meanwhile fails its statement instead, and the pool replaces it.
+fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new().test_before_acquire(false)
+}
+
 fn encode<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
 }
@@ -163,7 +181,50 @@ fn decode<T: DeserializeOwned>(value: Option<&V>, what: &str) -> StoreResult<T> 
     let text = value
         .and_then(V::t)
         .ok_or_else(|| StoreError::Backend(format!("{what}: document missing")))?;
+    decode_text(text, what)
+}
+
+fn decode_text<T: DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+}
+
+/// The point reads by key that concurrent callers share statements for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Lookup {
+    Customer,
+    CustomerByEmail,
+    Ticket,
+    TicketByNumber,
+    Article,
+}
+
+impl Lookup {
+    /// Selects the key and the document, up to the key's `IN (…)`.
+    fn select(self) -> &'static str {
+        match self {
+            Lookup::Customer => "SELECT login, doc FROM customers WHERE login",
+            Lookup::CustomerByEmail => "SELECT email, doc FROM customers WHERE email",
+            Lookup::Ticket => "SELECT id, doc FROM tickets WHERE id",
+            Lookup::TicketByNumber => "SELECT number, doc FROM tickets WHERE number",
+            Lookup::Article => "SELECT message_id, doc FROM articles WHERE message_id",
+        }
+    }
+
+    fn key(self) -> K {
+        match self {
+            Lookup::Ticket => K::B,
+            _ => K::T,
+        }
+    }
+}
+
+/// A lookup key as bytes, for matching rows to requests.
+fn key_bytes(p: &P) -> &[u8] {
+    match p {
+        P::T(s) => s.as_bytes(),
+        P::B(b) => b,
+        _ => &[],
+    }
 }
 
 /// An event from its row: the number is the column's (a document written in one statement
@@ -241,7 +302,7 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(false)
                     .busy_timeout(std::time::Duration::from_secs(30));
-                let pool = sqlx::pool::PoolOptions::new()
+                let pool = pool_options()
                     .max_connections(8)
                     .connect_with(options)
                     .await
@@ -265,7 +326,7 @@ impl SqlStore {
                 let options = sqlx::postgres::PgConnectOptions::from_str(url)
                     .map_err(backend)?
                     .options([("plan_cache_mode", "force_generic_plan")]);
-                let pool = sqlx::pool::PoolOptions::new()
+                let pool = pool_options()
                     .max_connections(16)
                     .connect_with(options)
                     .await
@@ -284,7 +345,7 @@ impl SqlStore {
             #[cfg(feature = "mysql")]
             {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let pool = sqlx::pool::PoolOptions::new()
+                let pool = pool_options()
                     .max_connections(16)
                     .connect(&url)
                     .await
@@ -316,21 +377,34 @@ impl SqlStore {
             Dialect::Sqlite => 1,
             _ => COMMIT_LANES,
         };
-        let mut store = SqlStore {
+        let plain = SqlStore {
             db,
             wake,
-            group: None,
+            commits: None,
+            lookups: None,
+            queues: Arc::default(),
         };
-        store.group = Some(group::Group::start(store.clone(), lanes));
+        let mut store = plain.clone();
+        let writer = plain.clone();
+        store.commits = Some(Joiner::start(lanes, move |changes| {
+            let writer = writer.clone();
+            async move { writer.commit_changes(changes).await }
+        }));
+        if store.dialect() == Dialect::Postgres {
+            store.lookups = Some(Joiner::start(LOOKUP_LANES, move |requests| {
+                let reader = plain.clone();
+                async move { reader.look_up_all(requests).await }
+            }));
+        }
         Ok(store)
     }
 
     /// How single commits have been joined into transactions so far (batch commits are not
     /// counted).
     pub fn write_stats(&self) -> WriteStats {
-        self.group
+        self.commits
             .as_ref()
-            .map_or(WriteStats::default(), group::Group::stats)
+            .map_or(WriteStats::default(), Joiner::stats)
     }
 
     /// The dialect in use.
@@ -671,7 +745,7 @@ impl SqlStore {
     async fn commit_changes(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
         #[cfg(feature = "postgres")]
         if let Db::Postgres(pool) = &self.db
-            && let Some(events) = pg::commit_at_once(pool, &changes).await?
+            && let Some(events) = pg::commit_at_once(pool, &self.queues, &changes).await?
         {
             self.woken(events.iter().map(Vec::len).sum());
             return Ok(events
@@ -813,6 +887,67 @@ impl SqlStore {
         Ok((events, false, highest))
     }
 
+    /// The document `kind` finds for `key`, read together with concurrent lookups.
+    async fn look_up(&self, kind: Lookup, key: P) -> StoreResult<Option<String>> {
+        let request = match &self.lookups {
+            Some(lookups) => match lookups.call((kind, key)).await {
+                Ok(found) => return found,
+                Err(request) => request,
+            },
+            None => (kind, key),
+        };
+        self.look_up_all(vec![request])
+            .await?
+            .pop()
+            .unwrap_or(Ok(None))
+    }
+
+    /// Answers lookups with one statement per kind.
+    async fn look_up_all(
+        &self,
+        requests: Vec<(Lookup, P)>,
+    ) -> StoreResult<Vec<StoreResult<Option<String>>>> {
+        if let [(kind, key)] = requests.as_slice() {
+            // Alone, the database's own comparison decides (MariaDB's collations match
+            // case-insensitively).
+            let sql = format!("{} = ?", kind.select());
+            let rows = self
+                .db
+                .rows(&sql, &[key.clone()], &[kind.key(), K::T])
+                .await?;
+            let doc = rows.into_iter().next().and_then(|r| r.into_iter().nth(1));
+            return Ok(vec![Ok(doc.and_then(|d| d.t().map(String::from)))]);
+        }
+        let mut found: HashMap<(Lookup, Vec<u8>), String> = HashMap::new();
+        let kinds: BTreeSet<Lookup> = requests.iter().map(|(kind, _)| *kind).collect();
+        for kind in kinds {
+            let mut keys: Vec<&P> = requests
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, key)| key)
+                .collect();
+            keys.sort_by(|a, b| key_bytes(a).cmp(key_bytes(b)));
+            keys.dedup_by(|a, b| key_bytes(a) == key_bytes(b));
+            let marks = vec!["?"; keys.len()].join(", ");
+            let sql = format!("{} IN ({marks})", kind.select());
+            let params: Vec<P> = keys.into_iter().cloned().collect();
+            for row in self.db.rows(&sql, &params, &[kind.key(), K::T]).await? {
+                let key = match row.first() {
+                    Some(V::T(t)) => t.as_bytes().to_vec(),
+                    Some(V::B(b)) => b.clone(),
+                    _ => continue,
+                };
+                if let Some(doc) = row.get(1).and_then(V::t) {
+                    found.insert((kind, key), doc.to_string());
+                }
+            }
+        }
+        Ok(requests
+            .iter()
+            .map(|(kind, key)| Ok(found.get(&(*kind, key_bytes(key).to_vec())).cloned()))
+            .collect())
+    }
+
     async fn tickets_where(&self, sql: &str, params: &[P]) -> StoreResult<Vec<Ticket>> {
         self.db
             .rows(sql, params, &[K::T])
@@ -915,30 +1050,16 @@ impl Store for SqlStore {
     }
 
     async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
-        let rows = self
-            .db
-            .rows(
-                "SELECT doc FROM customers WHERE login = ?",
-                &[P::T(login.into())],
-                &[K::T],
-            )
-            .await?;
-        rows.first()
-            .map(|r| decode(r.first(), "customer"))
+        self.look_up(Lookup::Customer, P::T(login.into()))
+            .await?
+            .map(|doc| decode_text(&doc, "customer"))
             .transpose()
     }
 
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
-        let rows = self
-            .db
-            .rows(
-                "SELECT doc FROM customers WHERE email = ?",
-                &[P::T(email.to_lowercase())],
-                &[K::T],
-            )
-            .await?;
-        rows.first()
-            .map(|r| decode(r.first(), "customer"))
+        self.look_up(Lookup::CustomerByEmail, P::T(email.to_lowercase()))
+            .await?
+            .map(|doc| decode_text(&doc, "customer"))
             .transpose()
     }
 
@@ -950,36 +1071,23 @@ impl Store for SqlStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        Ok(self
-            .tickets_where(
-                "SELECT doc FROM tickets WHERE id = ?",
-                &[P::B(id_bytes(id))],
-            )
+        self.look_up(Lookup::Ticket, P::B(id_bytes(id)))
             .await?
-            .pop())
+            .map(|doc| decode_text(&doc, "ticket"))
+            .transpose()
     }
 
     async fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
-        Ok(self
-            .tickets_where(
-                "SELECT doc FROM tickets WHERE number = ?",
-                &[P::T(number.to_string())],
-            )
+        self.look_up(Lookup::TicketByNumber, P::T(number.to_string()))
             .await?
-            .pop())
+            .map(|doc| decode_text(&doc, "ticket"))
+            .transpose()
     }
 
     async fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
-        let rows = self
-            .db
-            .rows(
-                "SELECT doc FROM articles WHERE message_id = ?",
-                &[P::T(message_id.into())],
-                &[K::T],
-            )
-            .await?;
-        rows.first()
-            .map(|r| decode(r.first(), "article"))
+        self.look_up(Lookup::Article, P::T(message_id.into()))
+            .await?
+            .map(|doc| decode_text(&doc, "article"))
             .transpose()
     }
 
@@ -1198,8 +1306,8 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, change: Change) -> StoreResult<Receipt> {
-        let change = match &self.group {
-            Some(group) => match group.commit(change).await {
+        let change = match &self.commits {
+            Some(commits) => match commits.call(change).await {
                 Ok(result) => return result,
                 Err(change) => change,
             },

@@ -9,7 +9,10 @@
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Pool, Postgres, Row};
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
+use sqlx::{AssertSqlSafe, Pool, Postgres, Row};
 use ticketcore::{Change, Event, StoreResult, TicketId};
 
 use crate::batch::{self, Known};
@@ -19,25 +22,65 @@ use crate::{EVENT_NUMBERS, encode, id_bytes, quota_units, ticket_params};
 /// The SQLSTATE `ticketcore_expect` raises when a compare-and-swap or a quota did not hold.
 const LOST: &str = "TC409";
 
-/// The statement. Event numbers are taken under the shared [`EVENT_NUMBERS`] lock, in event
-/// order (ordinality; `nextval` is evaluated after the sort), and returned sorted; the event
-/// documents carry no number (readers take it from the column).
-const COMMIT: &str = "
-WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared($1)),
+/// Which parts a batch needs: a statement leaves out the CTEs it has no rows for, since
+/// starting each costs the server more than the rows do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Shape {
+    inserts: bool,
+    updates: bool,
+    articles: bool,
+    blobs: bool,
+    quotas: bool,
+    /// Queues that may not be in `ticket_queues` yet.
+    queues: bool,
+}
+
+/// The statement for `shape`. Event numbers are taken under the shared [`EVENT_NUMBERS`]
+/// lock, in event order (ordinality; `nextval` is evaluated after the sort), and returned
+/// sorted; the event documents carry no number (readers take it from the column). Parameters
+/// come in this order: the lock, the ticket rows, then articles, blobs, quotas (each when the
+/// shape has them), then events.
+fn statement(shape: Shape) -> String {
+    let mut n = 1;
+    let mut next = |count: usize, types: &[&str]| -> String {
+        (0..count)
+            .map(|i| {
+                n += 1;
+                format!("${n}::{}[]", types[i % types.len()])
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tickets = next(
+        17,
+        &[
+            "bytea", "text", "int8", "text", "int8", "int8", "int8", "int8", "int8", "text",
+            "text", "text", "int8", "int8", "int8", "text", "int8",
+        ],
+    );
+    let mut sql = format!(
+        "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared($1)),
 written AS MATERIALIZED (
-    SELECT * FROM unnest($2::bytea[], $3::text[], $4::int8[], $5::text[], $6::int8[],
-        $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[],
-        $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])
+    SELECT * FROM unnest({tickets})
     AS w(id, number, version, queue, state_type, archived, urgency, created, locked, owner,
         customer, company, lock_due, pending_due, escalation_due, doc, expected)
-),
+)"
+    );
+    if shape.inserts {
+        sql.push_str(
+            ",
 inserted AS (
     INSERT INTO tickets (id, number, version, queue, state_type, archived, urgency, created,
         locked, owner, customer, company, lock_due, pending_due, escalation_due, doc)
     SELECT id, number, version, queue, state_type, archived, urgency, created, locked, owner,
         customer, company, lock_due, pending_due, escalation_due, doc
     FROM written WHERE expected IS NULL
-),
+)",
+        );
+    }
+    if shape.updates {
+        sql.push_str(
+            ",
 updated AS (
     UPDATE tickets t SET version = w.version, queue = w.queue, state_type = w.state_type,
         archived = w.archived, urgency = w.urgency, created = w.created, locked = w.locked,
@@ -46,46 +89,83 @@ updated AS (
     FROM written w
     WHERE w.expected IS NOT NULL AND t.id = w.id AND t.version = w.expected
     RETURNING t.id
-),
+)",
+        );
+    }
+    if shape.queues {
+        sql.push_str(
+            ",
 queued AS (
     INSERT INTO ticket_queues (queue) SELECT DISTINCT queue FROM written
     ON CONFLICT DO NOTHING
-),
+)",
+        );
+    }
+    if shape.articles {
+        let articles = next(5, &["bytea", "int8", "text", "text", "bool"]);
+        sql.push_str(&format!(
+            ",
 appended AS (
     INSERT INTO articles (ticket, position, message_id, doc)
     SELECT a.ticket, a.position + CASE WHEN a.stored
             THEN COALESCE((SELECT MAX(x.position) + 1 FROM articles x WHERE x.ticket = a.ticket), 0)
             ELSE 0 END,
         a.message_id, a.doc
-    FROM unnest($19::bytea[], $20::int8[], $21::text[], $22::text[], $23::bool[])
-        AS a(ticket, position, message_id, doc, stored)
-),
+    FROM unnest({articles}) AS a(ticket, position, message_id, doc, stored)
+)"
+        ));
+    }
+    if shape.blobs {
+        let blobs = next(2, &["text", "bytea"]);
+        sql.push_str(&format!(
+            ",
 kept AS (
-    INSERT INTO blobs (hash, data) SELECT * FROM unnest($24::text[], $25::bytea[])
+    INSERT INTO blobs (hash, data) SELECT * FROM unnest({blobs})
     ON CONFLICT DO NOTHING
-),
-quotas AS MATERIALIZED (
-    SELECT * FROM unnest($26::text[], $27::int8[], $28::int8[]) AS q(name, units, most)
-),
+)"
+        ));
+    }
+    let mut checks = vec!["0".to_string()];
+    if shape.updates {
+        checks.push(
+            "ticketcore_expect((SELECT count(*) FROM updated),
+        (SELECT count(*) FROM written WHERE expected IS NOT NULL))"
+                .into(),
+        );
+    }
+    if shape.quotas {
+        let quotas = next(3, &["text", "int8", "int8"]);
+        sql.push_str(&format!(
+            ",
+quotas AS MATERIALIZED (SELECT * FROM unnest({quotas}) AS q(name, units, most)),
 counted AS (
     INSERT INTO counters (name, value) SELECT name, units FROM quotas
     ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value
     WHERE counters.value + excluded.value
         <= (SELECT q.most FROM quotas q WHERE q.name = excluded.name)
     RETURNING name
-),
+)"
+        ));
+        checks.push(
+            "ticketcore_expect((SELECT count(*) FROM counted), (SELECT count(*) FROM quotas))"
+                .into(),
+        );
+    }
+    let events = next(2, &["bytea", "text"]);
+    sql.push_str(&format!(
+        ",
 logged AS (
     INSERT INTO events (seq, ticket, doc)
     SELECT nextval('events_seq'), e.ticket, e.doc
-    FROM held, unnest($29::bytea[], $30::text[]) WITH ORDINALITY AS e(ticket, doc, n)
+    FROM held, unnest({events}) WITH ORDINALITY AS e(ticket, doc, n)
     ORDER BY e.n
     RETURNING seq
 )
-SELECT ticketcore_expect((SELECT count(*) FROM updated),
-        (SELECT count(*) FROM written WHERE expected IS NOT NULL))
-    + ticketcore_expect((SELECT count(*) FROM counted), (SELECT count(*) FROM quotas)),
-    ARRAY(SELECT seq FROM logged ORDER BY seq)
-";
+SELECT {}, ARRAY(SELECT seq FROM logged ORDER BY seq)",
+        checks.join(" + ")
+    ));
+    sql
+}
 
 /// Binds `rows` column by column as arrays of the given kinds.
 fn bind_columns<'q>(
@@ -132,13 +212,14 @@ fn bind_columns<'q>(
 /// was written.
 pub(crate) async fn commit_at_once(
     pool: &Pool<Postgres>,
+    known_queues: &Mutex<HashSet<String>>,
     changes: &[Change],
 ) -> StoreResult<Option<Vec<Vec<Event>>>> {
     // Updates are assumed to meet their versions (the database checks); creations are
     // checked against each other here, updates get their article positions from the
     // database.
     let mut assumed = Known::default();
-    let mut written = std::collections::HashSet::new();
+    let mut written = HashSet::new();
     for w in changes.iter().flat_map(|c| &c.writes) {
         if !written.insert(w.ticket.id) {
             return Ok(None);
@@ -148,7 +229,7 @@ pub(crate) async fn commit_at_once(
             assumed.tickets.insert(w.ticket.id, (version, number));
         }
     }
-    let stored: std::collections::HashSet<TicketId> = assumed.tickets.keys().copied().collect();
+    let stored: HashSet<TicketId> = assumed.tickets.keys().copied().collect();
     let plan = batch::plan(assumed, changes);
     if plan.outcomes.iter().any(Result::is_err) {
         return Ok(None);
@@ -215,17 +296,35 @@ pub(crate) async fn commit_at_once(
         &[K::T, K::I],
     ]
     .concat();
-    let mut query = sqlx::query(COMMIT).bind(EVENT_NUMBERS);
+    let shape = Shape {
+        inserts: !plan.inserts.is_empty(),
+        updates: !plan.updates.is_empty(),
+        articles: !articles.is_empty(),
+        blobs: !blobs.is_empty(),
+        quotas: !quotas.is_empty(),
+        queues: {
+            let known = known_queues.lock().unwrap_or_else(PoisonError::into_inner);
+            plan.queues.iter().any(|q| !known.contains(*q))
+        },
+    };
+    let sql = statement(shape);
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(EVENT_NUMBERS);
     query = bind_columns(query, &tickets, &ticket_kinds);
-    query = bind_columns(query, &articles, &[K::B, K::I, K::T, K::T]);
-    query = query.bind(
-        plan.articles
-            .iter()
-            .map(|(ticket, _, _)| stored.contains(ticket))
-            .collect::<Vec<_>>(),
-    );
-    query = bind_columns(query, &blobs, &[K::T, K::B]);
-    query = bind_columns(query, &quotas, &[K::T, K::I, K::I]);
+    if shape.articles {
+        query = bind_columns(query, &articles, &[K::B, K::I, K::T, K::T]);
+        query = query.bind(
+            plan.articles
+                .iter()
+                .map(|(ticket, _, _)| stored.contains(ticket))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if shape.blobs {
+        query = bind_columns(query, &blobs, &[K::T, K::B]);
+    }
+    if shape.quotas {
+        query = bind_columns(query, &quotas, &[K::T, K::I, K::I]);
+    }
     query = bind_columns(query, &logged, &[K::B, K::T]);
     let row = match query.fetch_one(pool).await {
         Ok(row) => row,
@@ -240,6 +339,10 @@ pub(crate) async fn commit_at_once(
             return Err(sql_err(e));
         }
     };
+    if shape.queues {
+        let mut known = known_queues.lock().unwrap_or_else(PoisonError::into_inner);
+        known.extend(plan.queues.iter().map(|q| q.to_string()));
+    }
     let numbers: Vec<i64> = row.try_get(1).map_err(sql_err)?;
     let mut numbers = numbers.into_iter();
     for e in events.iter_mut().flatten() {
