@@ -913,7 +913,7 @@ impl SqlStore {
             let sql = format!("{} = ?", kind.select());
             let rows = self
                 .db
-                .rows(&sql, &[key.clone()], &[kind.key(), K::T])
+                .rows(&sql, std::slice::from_ref(key), &[kind.key(), K::T])
                 .await?;
             let doc = rows.into_iter().next().and_then(|r| r.into_iter().nth(1));
             return Ok(vec![Ok(doc.and_then(|d| d.t().map(String::from)))]);
