@@ -20,7 +20,7 @@ async fn joined_answers(store: SqlStore) {
             login: format!("login{i}"),
             name: format!("Customer {i}"),
             email: format!("c{i}@example.org"),
-            company: (i % 2 == 0).then(|| format!("company{}", i % 4)),
+            company: i.is_multiple_of(2).then(|| format!("company{}", i % 4)),
         };
         store.put_customer(&customer).await.expect("customer");
     }
@@ -50,7 +50,9 @@ async fn joined_answers(store: SqlStore) {
     assert!(stats.transactions <= stats.jobs, "{stats:?}");
     for t in &tickets {
         let i: usize = t.title.trim_start_matches("joined ").parse().unwrap();
-        let expected = (i % 20 % 2 == 0).then(|| format!("company{}", i % 20 % 4));
+        let expected = (i % 20)
+            .is_multiple_of(2)
+            .then(|| format!("company{}", i % 20 % 4));
         assert_eq!(
             t.customer_company, expected,
             "ticket {i} got its customer's company"
