@@ -15,7 +15,7 @@ use ticketcore_sql::SqlStore;
 
 async fn joined_answers(store: SqlStore) {
     let store = Arc::new(store);
-    for i in 0..20 {
+    for i in 0..20u32 {
         let customer = CustomerUser {
             login: format!("login{i}"),
             name: format!("Customer {i}"),
