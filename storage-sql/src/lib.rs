@@ -26,7 +26,7 @@ mod group;
 #[cfg(feature = "postgres")]
 mod pg;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -136,15 +136,27 @@ pub struct SqlStore {
     lookups: Option<Joiner<(Lookup, P), Option<String>>>,
     /// Queues known to be in `ticket_queues` (rows there are never removed), so a commit
     /// need not offer them again.
-    queues: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    queues: Arc<std::sync::Mutex<HashSet<String>>>,
 }
 
-/// Transactions of joined commits a PostgreSQL or MariaDB store runs at once.
-const COMMIT_LANES: usize = 2;
+/// Changes per part when a large batch is written in parts side by side (PostgreSQL).
+const PART_SIZE: usize = 250;
+/// The most parts a batch is written in.
+const MAX_PARTS: usize = 4;
 
-/// Statements of joined point reads a PostgreSQL store runs at once: one, since a read is
-/// quick and what it costs the server is the statement, not the rows.
-const LOOKUP_LANES: usize = 1;
+/// Whether no two changes touch the same ticket, ticket number or Message-ID: only then may
+/// parts of a batch be written side by side without the order deciding any outcome.
+fn independent(changes: &[Change]) -> bool {
+    let (mut ids, mut numbers, mut message_ids) = (HashSet::new(), HashSet::new(), HashSet::new());
+    changes.iter().flat_map(|c| &c.writes).all(|w| {
+        ids.insert(w.ticket.id)
+            && (w.expected_version.is_some() || numbers.insert(w.ticket.number.to_string()))
+            && w.articles
+                .iter()
+                .filter_map(|a| a.message_id.as_deref())
+                .all(|mid| message_ids.insert(mid))
+    })
+}
 
 /// The advisory lock PostgreSQL committers hold, shared, while they take and write event
 /// numbers; a follower meeting a gap takes it exclusively to wait them out.
@@ -371,12 +383,6 @@ impl SqlStore {
             #[allow(unreachable_patterns)]
             _ => None,
         };
-        // SQLite writes one transaction at a time anyway; the servers get a few lanes so
-        // that one slow flush does not hold up every commit.
-        let lanes = match db.dialect() {
-            Dialect::Sqlite => 1,
-            _ => COMMIT_LANES,
-        };
         let plain = SqlStore {
             db,
             wake,
@@ -386,12 +392,12 @@ impl SqlStore {
         };
         let mut store = plain.clone();
         let writer = plain.clone();
-        store.commits = Some(Joiner::start(lanes, move |changes| {
+        store.commits = Some(Joiner::start(move |changes| {
             let writer = writer.clone();
             async move { writer.commit_changes(changes).await }
         }));
         if store.dialect() == Dialect::Postgres {
-            store.lookups = Some(Joiner::start(LOOKUP_LANES, move |requests| {
+            store.lookups = Some(Joiner::start(move |requests| {
                 let reader = plain.clone();
                 async move { reader.look_up_all(requests).await }
             }));
@@ -743,6 +749,36 @@ impl SqlStore {
     /// numbers last, from the locked counter row, so the lock is held only for the event
     /// inserts and the commit.
     async fn commit_changes(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
+        let parts = (changes.len() / PART_SIZE).min(MAX_PARTS);
+        if self.dialect() != Dialect::Postgres || parts < 2 || !independent(&changes) {
+            return self.commit_whole(changes).await;
+        }
+        // A large batch of independent changes is written in parts side by side, on
+        // several connections, so that more than one server process writes its rows.
+        let size = changes.len().div_ceil(parts);
+        let mut changes = changes.into_iter();
+        let mut running = Vec::with_capacity(parts);
+        loop {
+            let part: Vec<Change> = changes.by_ref().take(size).collect();
+            if part.is_empty() {
+                break;
+            }
+            let store = self.clone();
+            running.push(tokio::spawn(async move { store.commit_whole(part).await }));
+        }
+        let mut results = Vec::new();
+        for part in running {
+            let part = part
+                .await
+                .map_err(|e| StoreError::Backend(format!("a batch part failed: {e}")))?;
+            results.extend(part?);
+        }
+        Ok(results)
+    }
+
+    /// Commits changes in one transaction: on PostgreSQL in one statement if it can, else
+    /// the careful way.
+    async fn commit_whole(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
         #[cfg(feature = "postgres")]
         if let Db::Postgres(pool) = &self.db
             && let Some(events) = pg::commit_at_once(pool, &self.queues, &changes).await?

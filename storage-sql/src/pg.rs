@@ -167,19 +167,29 @@ SELECT {}, ARRAY(SELECT seq FROM logged ORDER BY seq)",
     sql
 }
 
-/// Binds `rows` column by column as arrays of the given kinds.
+/// Binds `rows` column by column as arrays of the given kinds (moving the values: a batch's
+/// documents are megabytes).
 fn bind_columns<'q>(
     mut query: Query<'q, Postgres, PgArguments>,
-    rows: &[Vec<P>],
+    rows: Vec<Vec<P>>,
     kinds: &[K],
 ) -> Query<'q, Postgres, PgArguments> {
-    for (column, kind) in kinds.iter().enumerate() {
-        let values = rows.iter().map(|row| row.get(column));
+    let mut columns: Vec<Vec<P>> = kinds
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for row in rows {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    for (column, kind) in columns.into_iter().zip(kinds) {
+        let values = column.into_iter();
         query = match kind {
             K::I => query.bind(
                 values
                     .map(|p| match p {
-                        Some(P::I(v)) => Some(*v),
+                        P::I(v) => Some(v),
                         _ => None,
                     })
                     .collect::<Vec<_>>(),
@@ -187,7 +197,7 @@ fn bind_columns<'q>(
             K::T => query.bind(
                 values
                     .map(|p| match p {
-                        Some(P::T(v)) => Some(v.clone()),
+                        P::T(v) => Some(v),
                         _ => None,
                     })
                     .collect::<Vec<_>>(),
@@ -195,7 +205,7 @@ fn bind_columns<'q>(
             K::B => query.bind(
                 values
                     .map(|p| match p {
-                        Some(P::B(v)) => v.clone(),
+                        P::B(v) => v,
                         _ => Vec::new(),
                     })
                     .collect::<Vec<_>>(),
@@ -309,9 +319,9 @@ pub(crate) async fn commit_at_once(
     };
     let sql = statement(shape);
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(EVENT_NUMBERS);
-    query = bind_columns(query, &tickets, &ticket_kinds);
+    query = bind_columns(query, tickets, &ticket_kinds);
     if shape.articles {
-        query = bind_columns(query, &articles, &[K::B, K::I, K::T, K::T]);
+        query = bind_columns(query, articles, &[K::B, K::I, K::T, K::T]);
         query = query.bind(
             plan.articles
                 .iter()
@@ -320,12 +330,12 @@ pub(crate) async fn commit_at_once(
         );
     }
     if shape.blobs {
-        query = bind_columns(query, &blobs, &[K::T, K::B]);
+        query = bind_columns(query, blobs, &[K::T, K::B]);
     }
     if shape.quotas {
-        query = bind_columns(query, &quotas, &[K::T, K::I, K::I]);
+        query = bind_columns(query, quotas, &[K::T, K::I, K::I]);
     }
-    query = bind_columns(query, &logged, &[K::B, K::T]);
+    query = bind_columns(query, logged, &[K::B, K::T]);
     let row = match query.fetch_one(pool).await {
         Ok(row) => row,
         Err(e) => {

@@ -9,8 +9,12 @@ mod support;
 use std::sync::Arc;
 
 use ticketcore::acl::CustomerUser;
+use ticketcore::rules::{self, Ctx, Fresh};
 use ticketcore::testkit::{desk_with, fixture_config};
-use ticketcore::{Actor, Channel, Message, NewTicket, Store, TicketNumber};
+use ticketcore::{
+    Actor, ArticleId, Channel, Message, NewTicket, Op, Priority, Store, StoreError, TicketId,
+    TicketNumber,
+};
 use ticketcore_sql::SqlStore;
 
 async fn joined_answers(store: SqlStore) {
@@ -116,6 +120,109 @@ async fn joined_answers(store: SqlStore) {
     for r in reads {
         r.await.expect("every joined read answered rightly");
     }
+}
+
+/// A batch large enough to be written in parts side by side: every change gets its own
+/// outcome in its own place (a stale update among them fails alone), and the event log holds
+/// each event once, in order.
+async fn parted_batch(store: SqlStore) {
+    let store = Arc::new(store);
+    let (desk, _) = desk_with(store.clone(), fixture_config(), 11).await;
+    let stale = desk
+        .create_ticket(
+            &Actor::System,
+            NewTicket::new("Support", "old", Channel::Phone, Message::text("x")),
+        )
+        .await
+        .expect("create")
+        .ticket;
+    desk.apply(
+        &Actor::System,
+        stale.id,
+        Op::SetPriority {
+            priority: Priority::new(5).unwrap(),
+        },
+    )
+    .await
+    .expect("priority");
+    let config = desk.config().await.expect("config");
+    let ctx = Ctx {
+        config: &config,
+        actor: &Actor::System,
+        customer: None,
+        now: desk.now(),
+    };
+    let mut batch = Vec::new();
+    for i in 0..1200u128 {
+        let fresh = Fresh {
+            ticket: TicketId(uuid::Uuid::from_u128((5 << 120) + i)),
+            number: config
+                .numbers
+                .format(desk.now().date_naive(), 700_000 + i as u64, 0),
+            article: ArticleId(uuid::Uuid::from_u128((6 << 120) + i)),
+        };
+        let mut message = Message::text("bulk");
+        message.message_id = Some(format!("{i}.bulk@example.org"));
+        let input = NewTicket::new("Support", format!("bulk {i}"), Channel::Email, message);
+        batch.push(rules::create(ctx, &input, &fresh).expect("create"));
+        if i == 700 {
+            // Computed from the ticket as it was before its priority changed.
+            batch.push(
+                rules::apply(
+                    ctx,
+                    &stale,
+                    &Op::SetPriority {
+                        priority: Priority::new(1).unwrap(),
+                    },
+                )
+                .expect("op"),
+            );
+        }
+    }
+    let before = store
+        .events_since(0, usize::MAX)
+        .await
+        .expect("events")
+        .len();
+    let results = store.commit_batch(batch).await.expect("batch");
+    assert_eq!(results.len(), 1201);
+    for (i, result) in results.iter().enumerate() {
+        if i == 701 {
+            assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+            continue;
+        }
+        let n = if i > 701 { i - 1 } else { i };
+        let receipt = result.as_ref().expect("created");
+        assert_eq!(
+            receipt.events[0].ticket,
+            TicketId(uuid::Uuid::from_u128((5 << 120) + n as u128))
+        );
+    }
+    let events = store.events_since(0, usize::MAX).await.expect("events");
+    assert_eq!(events.len() - before, 2400);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let logged: std::collections::BTreeSet<u64> = events.iter().map(|e| e.seq).collect();
+    for receipt in results.iter().flatten() {
+        assert!(receipt.events.iter().all(|e| logged.contains(&e.seq)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_a_large_batch_in_order() {
+    parted_batch(support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_a_large_batch_in_parts() {
+    let Some((url, schema)) = support::postgres_schema().await else {
+        eprintln!(
+            "{}",
+            support::unavailable(support::POSTGRES).unwrap_or_default()
+        );
+        return;
+    };
+    parted_batch(SqlStore::connect(&url).await.expect("connect")).await;
+    support::drop_postgres_schema(&schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
