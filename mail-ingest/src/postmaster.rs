@@ -214,14 +214,14 @@ impl Postmaster {
         };
         let store = self.desk.store();
         let sender = mail.sender_address();
-        let (customer, company) = match &filtered.set.customer {
-            Some(login) => (Some(login.clone()), None),
+        let (customer, company, name) = match &filtered.set.customer {
+            Some(login) => (Some(login.clone()), None, None),
             None => match &sender {
                 Some(address) => match store.customer_by_email(address).await? {
-                    Some(c) => (Some(c.login), c.company),
-                    None => (Some(address.clone()), None),
+                    Some(c) => (Some(c.login), c.company, Some(c.name)),
+                    None => (Some(address.clone()), None, None),
                 },
-                None => (None, None),
+                None => (None, None, None),
             },
         };
         let title = filtered.set.title.clone().unwrap_or_else(|| {
@@ -245,7 +245,7 @@ impl Postmaster {
                 config,
                 mail,
                 &input.queue,
-                input.customer.as_deref(),
+                Recipient::new(input.customer.as_deref(), name),
                 Response::NewTicket,
             )
             .await?;
@@ -302,7 +302,7 @@ impl Postmaster {
                 config,
                 mail,
                 &ticket.queue,
-                ticket.customer.as_deref(),
+                Recipient::new(ticket.customer.as_deref(), None),
                 predicted,
             )
             .await?;
@@ -437,7 +437,7 @@ impl Postmaster {
                 config,
                 mail,
                 &ticket.queue,
-                ticket.customer.as_deref(),
+                Recipient::new(ticket.customer.as_deref(), None),
                 response,
             )
             .await?
@@ -461,7 +461,7 @@ impl Postmaster {
         config: &Config,
         mail: &Inbound,
         queue: &str,
-        customer: Option<&str>,
+        customer: Recipient<'_>,
         response: Response,
     ) -> Result<Option<Answer>, MailError> {
         let Some(q) = config.queue(queue) else {
@@ -493,8 +493,13 @@ impl Postmaster {
             return Ok(None);
         }
         let customer_name = match customer {
-            Some(login) => store.customer(login).await?.map(|c| c.name),
-            None => None,
+            Recipient {
+                name: Some(name), ..
+            } => Some(name),
+            Recipient {
+                login: Some(login), ..
+            } => store.customer(login).await?.map(|c| c.name),
+            Recipient { .. } => None,
         }
         .unwrap_or_else(|| to.name.clone().unwrap_or_else(|| to.address.clone()));
         Ok(Some(Answer {
@@ -512,6 +517,19 @@ impl Postmaster {
                 .chain(mail.message_id.clone())
                 .collect(),
         }))
+    }
+}
+
+/// Whom an auto-response addresses: the ticket's customer login, and their name when the
+/// caller has already read it (saving the answer a lookup).
+struct Recipient<'a> {
+    login: Option<&'a str>,
+    name: Option<String>,
+}
+
+impl<'a> Recipient<'a> {
+    fn new(login: Option<&'a str>, name: Option<String>) -> Recipient<'a> {
+        Recipient { login, name }
     }
 }
 
