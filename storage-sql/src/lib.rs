@@ -13,6 +13,11 @@
 //! many processes must run side by side, they come from a sequence under a shared advisory
 //! lock, and a reader that meets a gap waits out the commits that may fill it.
 //!
+//! Throughput comes from doing per statement what others do per row: on PostgreSQL a whole
+//! batch commits in one statement (`pg`), concurrent single commits are joined into shared
+//! transactions and concurrent point reads into shared queries (`group`), and large batches
+//! are written in parts side by side.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), ticketcore::StoreError> {
 //! let store = ticketcore_sql::SqlStore::connect("sqlite:desk.db").await?;
