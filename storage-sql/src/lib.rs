@@ -280,6 +280,29 @@ fn due_column(kind: DueKind) -> &'static str {
 const TICKET_COLUMNS: &str = "id, number, version, queue, state_type, archived, urgency, created, \
      locked, owner, customer, company, lock_due, pending_due, escalation_due, doc";
 
+/// A plan's article rows: ticket, position, Message-ID, document.
+fn article_rows(plan: &batch::Plan<'_>) -> StoreResult<Vec<Vec<P>>> {
+    plan.articles
+        .iter()
+        .map(|(ticket, position, a)| {
+            Ok(vec![
+                P::B(id_bytes(*ticket)),
+                P::I(*position),
+                P::ot(a.message_id.as_deref()),
+                P::T(encode(a)?),
+            ])
+        })
+        .collect()
+}
+
+/// A plan's attachment rows: hash, bytes.
+fn blob_rows(plan: &batch::Plan<'_>) -> Vec<Vec<P>> {
+    plan.blobs
+        .iter()
+        .map(|b| vec![P::T(b.hash.0.clone()), P::B(b.data.clone())])
+        .collect()
+}
+
 /// The column values of a ticket row, in [`TICKET_COLUMNS`] order.
 fn ticket_params(t: &Ticket) -> StoreResult<Vec<P>> {
     let key = PageKey::of(t);
@@ -661,18 +684,7 @@ impl SqlStore {
             .collect();
         self.insert_rows(tx, "ticket_queues", &["queue"], queues, true)
             .await?;
-        let rows = plan
-            .articles
-            .iter()
-            .map(|(ticket, position, a)| {
-                Ok(vec![
-                    P::B(id_bytes(*ticket)),
-                    P::I(*position),
-                    P::ot(a.message_id.as_deref()),
-                    P::T(encode(a)?),
-                ])
-            })
-            .collect::<StoreResult<_>>()?;
+        let rows = article_rows(&plan)?;
         let columns = ["ticket", "position", "message_id", "doc"];
         if let Err(e) = self
             .insert_rows(tx, "articles", &columns, rows, false)
@@ -689,12 +701,7 @@ impl SqlStore {
                 }
             });
         }
-        let blobs = plan
-            .blobs
-            .iter()
-            .map(|b| vec![P::T(b.hash.0.clone()), P::B(b.data.clone())])
-            .collect();
-        self.insert_rows(tx, "blobs", &["hash", "data"], blobs, true)
+        self.insert_rows(tx, "blobs", &["hash", "data"], blob_rows(&plan), true)
             .await?;
         // Quotas last, in key order (no deadlocks between batches): one conditional UPDATE
         // per counter. One that does not fit makes the batch a race, so each change is
@@ -759,7 +766,9 @@ impl SqlStore {
             return self.commit_whole(changes).await;
         }
         // A large batch of independent changes is written in parts side by side, on
-        // several connections, so that more than one server process writes its rows.
+        // several connections, so that more than one server process writes its rows. Each
+        // change stays atomic; should a part fail as a whole, the others stand, and a retry
+        // of the batch meets their changes as duplicates.
         let size = changes.len().div_ceil(parts);
         let mut changes = changes.into_iter();
         let mut running = Vec::with_capacity(parts);

@@ -17,7 +17,7 @@ use ticketcore::{Change, Event, StoreResult, TicketId};
 
 use crate::batch::{self, Known};
 use crate::db::{K, P, sql_err};
-use crate::{EVENT_NUMBERS, encode, id_bytes, quota_units, ticket_params};
+use crate::{EVENT_NUMBERS, article_rows, blob_rows, encode, id_bytes, quota_units, ticket_params};
 
 /// The SQLSTATE `ticketcore_expect` raises when a compare-and-swap or a quota did not hold.
 const LOST: &str = "TC409";
@@ -259,23 +259,8 @@ pub(crate) async fn commit_at_once(
         row.push(P::I(*expected as i64));
         tickets.push(row);
     }
-    let articles: Vec<Vec<P>> = plan
-        .articles
-        .iter()
-        .map(|(ticket, position, a)| {
-            Ok(vec![
-                P::B(id_bytes(*ticket)),
-                P::I(*position),
-                P::ot(a.message_id.as_deref()),
-                P::T(encode(a)?),
-            ])
-        })
-        .collect::<StoreResult<_>>()?;
-    let blobs: Vec<Vec<P>> = plan
-        .blobs
-        .iter()
-        .map(|b| vec![P::T(b.hash.0.clone()), P::B(b.data.clone())])
-        .collect();
+    let articles = article_rows(&plan)?;
+    let blobs = blob_rows(&plan);
     let quotas: Vec<Vec<P>> = units
         .iter()
         .map(|(key, (units, most))| {
