@@ -22,6 +22,27 @@ use crate::{EVENT_NUMBERS, article_rows, blob_rows, encode, id_bytes, quota_unit
 /// The SQLSTATE `ticketcore_expect` raises when a compare-and-swap or a quota did not hold.
 const LOST: &str = "TC409";
 
+/// The kinds of the ticket columns (`TICKET_COLUMNS`), then the expected version.
+const TICKET_KINDS: [K; 17] = [
+    K::B,
+    K::T,
+    K::I,
+    K::T,
+    K::I,
+    K::I,
+    K::I,
+    K::I,
+    K::I,
+    K::T,
+    K::T,
+    K::T,
+    K::I,
+    K::I,
+    K::I,
+    K::T,
+    K::I,
+];
+
 /// Which parts a batch needs: a statement leaves out the CTEs it has no rows for, since
 /// starting each costs the server more than the rows do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -282,15 +303,6 @@ pub(crate) async fn commit_at_once(
         .map(|e| Ok(vec![P::B(id_bytes(e.ticket)), P::T(encode(e)?)]))
         .collect::<StoreResult<_>>()?;
 
-    let ticket_kinds = [
-        [K::B, K::T].as_slice(),
-        &[K::I, K::T],
-        &[K::I; 5],
-        &[K::T; 3],
-        &[K::I; 3],
-        &[K::T, K::I],
-    ]
-    .concat();
     let shape = Shape {
         inserts: !plan.inserts.is_empty(),
         updates: !plan.updates.is_empty(),
@@ -304,7 +316,7 @@ pub(crate) async fn commit_at_once(
     };
     let sql = statement(shape);
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(EVENT_NUMBERS);
-    query = bind_columns(query, tickets, &ticket_kinds);
+    query = bind_columns(query, tickets, &TICKET_KINDS);
     if shape.articles {
         query = bind_columns(query, articles, &[K::B, K::I, K::T, K::T]);
         query = query.bind(
