@@ -1,8 +1,9 @@
 //! Mail throughput: parsing alone, and the whole PostMaster pipeline (parse, duplicate check,
 //! filters, follow-up detection, routing, ticket creation or follow-up, auto-response) into
 //! MemoryStore, redb and (with a URL) PostgreSQL, on a generated corpus of new requests and
-//! follow-ups, 64 messages in flight so commits can share transactions.
-#![allow(clippy::expect_used)]
+//! follow-ups, delivered as an mbox import is: many messages in flight, so their commits
+//! share transactions.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +11,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ticketcore::{Config, Desk, MemoryStore, Store};
 use ticketcore_benches::backend::runtime;
-use ticketcore_mail::{Inbound, Postmaster};
+use ticketcore_mail::{Inbound, Postmaster, source};
 use ticketcore_redb::RedbStore;
 
 const MESSAGES: usize = 2_000;
-const IN_FLIGHT: usize = 64;
 
 const CONFIG: &str = r#"
 [numbers]
@@ -78,19 +78,20 @@ fn corpus(run: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Delivers a run the way `ticketctl ingest --mbox` does: the library's bulk delivery with
+/// its default number of messages in flight.
 async fn deliver_all(postmaster: Arc<Postmaster>, messages: Vec<Vec<u8>>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut pending = messages.into_iter();
-    loop {
-        while tasks.len() < IN_FLIGHT {
-            let Some(raw) = pending.next() else { break };
-            let p = postmaster.clone();
-            tasks.spawn(async move { p.deliver(&raw).await.expect("delivered") });
+    let named = messages
+        .into_iter()
+        .enumerate()
+        .map(|(n, raw)| (n.to_string(), raw));
+    source::deliver_all(postmaster, named, source::IN_FLIGHT, |h| {
+        if let Err(e) = &h.result {
+            panic!("message {} not delivered: {e}", h.source);
         }
-        if tasks.join_next().await.is_none() {
-            break;
-        }
-    }
+    })
+    .await
+    .expect("delivered");
 }
 
 /// Times the pipeline on fresh desks from `store`, one run of [`MESSAGES`] per iteration.

@@ -133,6 +133,14 @@ fn trim_separator(mut message: Vec<u8>) -> Vec<u8> {
     message
 }
 
+/// How many messages bulk delivery (an mbox import) keeps in flight by default. Deliveries
+/// spend most of their time waiting for the store, and a store that groups commits (redb's
+/// writer, PostgreSQL's joined statement) writes all those that wait in one transaction: the
+/// more wait together, the fewer durable commits per message. Measured on 2 cores, the whole
+/// pipeline ran 6.2k messages/s into redb with 64 in flight, 8.2k with 256 and 8.8k with
+/// 1,024; into PostgreSQL 1.8k with 64 and 2.7k with 256.
+pub const IN_FLIGHT: usize = 256;
+
 /// Delivers the messages of an mbox file, up to `in_flight` at once (see [`deliver_all`]).
 /// Idempotent: an interrupted import run again skips what was taken in (as duplicates) and
 /// loses nothing.
@@ -151,42 +159,58 @@ pub async fn deliver_mbox(
 }
 
 /// Delivers `(source, raw)` messages, up to `in_flight` at once, so their commits share
-/// transactions where the store groups them. A reply waits while the message it answers is
-/// still being delivered, so it follows up on that ticket instead of opening its own; the
-/// order of the input is kept otherwise. `each` sees every message as it finishes, in any
-/// order (a progress bar counts them).
+/// transactions where the store groups them. A reply whose parent (a message it answers) is
+/// still being delivered waits aside until the parent is in, so it follows up on that ticket
+/// instead of opening its own; the messages behind it go on meanwhile. `each` sees every
+/// message as it finishes, in any order (a progress bar counts them).
 pub async fn deliver_all(
     postmaster: Arc<Postmaster>,
     messages: impl IntoIterator<Item = (String, Vec<u8>)>,
     in_flight: usize,
     mut each: impl FnMut(&Handled),
 ) -> Result<Vec<Handled>, MailError> {
+    let in_flight = in_flight.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     let mut handled = Vec::new();
-    let mut pending = messages.into_iter().map(|(source, raw)| {
-        let (id, answers) = thread_ids(&raw);
-        (source, raw, id, answers)
+    let mut pending = messages.into_iter().fuse().map(|(source, raw)| {
+        let (id, mut answers) = thread_ids(&raw);
+        answers.retain(|a| Some(a) != id.as_ref());
+        Waiting {
+            source,
+            raw,
+            id,
+            answers,
+        }
     });
-    let mut next = None;
-    // Message-IDs being delivered right now.
-    let mut flying: HashSet<String> = HashSet::new();
-    let in_flight = in_flight.max(1);
+    let mut waiting = Threads::default();
     loop {
         while tasks.len() < in_flight {
-            if next.is_none() {
-                next = pending.next();
-            }
-            let Some((source, raw, id, answers)) = next.take() else {
+            let next = if let Some(message) = waiting.ready() {
+                message
+            } else if waiting.parked.len() < in_flight
+                && let Some(message) = pending.next()
+            {
+                if waiting.blocks(&message) {
+                    waiting.park(message);
+                    continue;
+                }
+                message
+            } else if tasks.is_empty()
+                && let Some(message) = waiting.unpark_first()
+            {
+                // Parents that answer each other, or more parked than may fly: nothing
+                // else would free them.
+                message
+            } else {
                 break;
             };
-            if answers.iter().any(|a| flying.contains(a)) {
-                next = Some((source, raw, id, answers));
-                break;
-            }
-            if let Some(id) = &id {
-                flying.insert(id.clone());
+            if let Some(id) = &next.id {
+                waiting.held.insert(id.clone());
             }
             let postmaster = postmaster.clone();
+            let Waiting {
+                source, raw, id, ..
+            } = next;
             tasks.spawn(async move { (source, id, postmaster.deliver(&raw).await) });
         }
         let Some(joined) = tasks.join_next().await else {
@@ -195,13 +219,63 @@ pub async fn deliver_all(
         let (source, id, result) =
             joined.map_err(|e| MailError::Transport(format!("import task: {e}")))?;
         if let Some(id) = id {
-            flying.remove(&id);
+            waiting.held.remove(&id);
         }
         let h = Handled { source, result };
         each(&h);
         handled.push(h);
     }
     Ok(handled)
+}
+
+/// A message not yet handed to a delivery task.
+struct Waiting {
+    source: String,
+    raw: Vec<u8>,
+    id: Option<String>,
+    /// The Message-IDs it answers.
+    answers: Vec<String>,
+}
+
+/// Replies waiting for their parents.
+#[derive(Default)]
+struct Threads {
+    /// Message-IDs being delivered or parked: a message answering one of them waits.
+    held: HashSet<String>,
+    /// Replies waiting, in input order.
+    parked: std::collections::VecDeque<Waiting>,
+}
+
+impl Threads {
+    fn blocks(&self, message: &Waiting) -> bool {
+        message.answers.iter().any(|a| self.held.contains(a))
+    }
+
+    fn park(&mut self, message: Waiting) {
+        if let Some(id) = &message.id {
+            self.held.insert(id.clone());
+        }
+        self.parked.push_back(message);
+    }
+
+    /// The first parked reply whose parents are all in, taken out of the queue.
+    fn ready(&mut self) -> Option<Waiting> {
+        let at = self.parked.iter().position(|m| !self.blocks(m))?;
+        self.unpark(at)
+    }
+
+    /// The longest-waiting reply, whether or not its parents are in.
+    fn unpark_first(&mut self) -> Option<Waiting> {
+        self.unpark(0)
+    }
+
+    fn unpark(&mut self, at: usize) -> Option<Waiting> {
+        let message = self.parked.remove(at)?;
+        if let Some(id) = &message.id {
+            self.held.remove(id);
+        }
+        Some(message)
+    }
 }
 
 #[cfg(test)]

@@ -103,49 +103,80 @@ async fn an_mbox_import_run_twice_takes_nothing_twice() {
 }
 
 /// An archive keeps conversations together: a reply right behind the message it answers,
-/// both in the same window of messages in flight, still follows up on that message's ticket.
+/// both in the same window of messages in flight, still follows up on that message's ticket,
+/// and so does a reply to that reply; the messages behind a waiting reply go on meanwhile.
+/// Two replies that claim to answer each other are both taken in, not left waiting.
 /// (On redb, whose commits really wait for the writer thread, so deliveries interleave.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mbox_reply_waits_for_the_message_it_answers() {
-    let store = Arc::new(ticketcore_redb::RedbStore::in_memory().unwrap());
-    let s = common::setup_on(store, common::CONFIG).await;
-    let postmaster = Arc::new(Postmaster::new(s.desk.clone()));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("threads.mbox");
     let mut mbox = Vec::new();
+    let mut add = |from: &str, subject: &str, id: &str, answers: &[&str]| {
+        let refs: Vec<String> = answers.iter().map(|a| format!("<{a}>")).collect();
+        let headers = match refs.last() {
+            Some(parent) => format!(
+                "In-Reply-To: {parent}\r\nReferences: {}\r\n",
+                refs.join(" ")
+            ),
+            None => String::new(),
+        };
+        mbox.extend_from_slice(format!("From {from} Mon Mar  2 09:00:00 2026\n").as_bytes());
+        mbox.extend_from_slice(&mail(from, "support@desk.example", subject, id, &headers));
+        mbox.extend_from_slice(b"\n");
+    };
+    add("p@example.org", "a pair's parent", "pair-p@k", &[]);
+    add(
+        "x@example.org",
+        "one of a pair",
+        "pair-x@k",
+        &["pair-y@k", "pair-p@k"],
+    );
+    add(
+        "y@example.org",
+        "other of a pair",
+        "pair-y@k",
+        &["pair-x@k"],
+    );
     for i in 0..20 {
-        let original = mail(
-            &format!("t{i}@example.org"),
-            "support@desk.example",
-            &format!("thread {i}"),
-            &format!("t{i}@k"),
-            "",
+        let from = format!("t{i}@example.org");
+        let (original, reply) = (format!("t{i}@k"), format!("t{i}-re@k"));
+        add(&from, &format!("thread {i}"), &original, &[]);
+        add(&from, &format!("Re: thread {i}"), &reply, &[&original]);
+        add(
+            &from,
+            &format!("Re: Re: thread {i}"),
+            &format!("t{i}-re-re@k"),
+            &[&original, &reply],
         );
-        let reply = mail(
-            &format!("t{i}@example.org"),
-            "support@desk.example",
-            &format!("Re: thread {i}"),
-            &format!("t{i}-re@k"),
-            &format!("In-Reply-To: <t{i}@k>\r\nReferences: <t{i}@k>\r\n"),
-        );
-        for message in [original, reply] {
-            mbox.extend_from_slice(
-                format!("From t{i}@example.org Mon Mar  2 09:00:00 2026\n").as_bytes(),
-            );
-            mbox.extend_from_slice(&message);
-            mbox.extend_from_slice(b"\n");
-        }
     }
     std::fs::write(&path, &mbox).unwrap();
-    let handled = deliver_mbox(postmaster, &path, 16, |_| {}).await.unwrap();
-    let outcomes = |o: Outcome| {
-        handled
+    for in_flight in [2, 16] {
+        let store = Arc::new(ticketcore_redb::RedbStore::in_memory().unwrap());
+        let s = common::setup_on(store, common::CONFIG).await;
+        let postmaster = Arc::new(Postmaster::new(s.desk.clone()));
+        let handled = deliver_mbox(postmaster, &path, in_flight, |_| {})
+            .await
+            .unwrap();
+        let outcomes = |o: Outcome| {
+            handled
+                .iter()
+                .filter(|h| matches!(&h.result, Ok(d) if d.outcome == o))
+                .count()
+        };
+        assert_eq!(handled.len(), 63, "{in_flight} in flight");
+        // The pair may each follow up on the parent, or one open a ticket.
+        let created = outcomes(Outcome::Created);
+        assert!((21..=22).contains(&created), "{created} created");
+        assert_eq!(created + outcomes(Outcome::FollowUp), 63);
+        let threads = handled
             .iter()
-            .filter(|h| matches!(&h.result, Ok(d) if d.outcome == o))
-            .count()
-    };
-    assert_eq!(
-        (outcomes(Outcome::Created), outcomes(Outcome::FollowUp)),
-        (20, 20)
-    );
+            .filter(|h| !["#1", "#2", "#3"].iter().any(|n| h.source.ends_with(n)))
+            .filter(|h| matches!(&h.result, Ok(d) if d.outcome == Outcome::FollowUp))
+            .count();
+        assert_eq!(
+            threads, 40,
+            "{in_flight} in flight: every reply followed up"
+        );
+    }
 }

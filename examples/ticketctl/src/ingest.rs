@@ -14,9 +14,6 @@ use ticketcore_mail::{Delivery, MailError, Postmaster};
 use crate::failure::{DATA, Failure, TEMPORARY};
 use crate::open::Access;
 
-/// Messages of an mbox in flight at once, so their commits share transactions.
-const MBOX_IN_FLIGHT: usize = 16;
-
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// Print one JSON line per message: {"source", "outcome" (created, follow_up, rejected,
@@ -80,7 +77,7 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
             .into_iter()
             .enumerate()
             .map(|(n, raw)| (format!("{} #{}", file.display(), n + 1), raw));
-        source::deliver_all(postmaster, named, MBOX_IN_FLIGHT, |h| {
+        source::deliver_all(postmaster, named, source::IN_FLIGHT, |h| {
             bar.suspend(|| report.add(h));
             bar.inc(1);
         })
