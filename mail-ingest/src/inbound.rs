@@ -2,7 +2,9 @@
 //! transfer encodings, RFC 2047 words, charsets) into what routing, follow-up detection,
 //! filters and loop protection need.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use sha2::{Digest, Sha256};
 use ticketcore::NewAttachment;
 
@@ -102,6 +104,36 @@ pub fn thread_ids(raw: &[u8]) -> (Option<String>, Vec<String>) {
     let mut answers = ids(message.in_reply_to());
     answers.extend(ids(message.references()));
     (id, answers)
+}
+
+/// Whether `raw` can be taken in at all, reading no more than its header: the checks whose
+/// failure an MTA reports to the sender (too large, not a message). What a spool checks
+/// before it accepts mail that is delivered later.
+pub fn admissible(raw: &[u8], limit: u64) -> Result<(), MailError> {
+    within(raw, limit)?;
+    a_message(MessageParser::new().parse_headers(raw)).map(drop)
+}
+
+fn within(raw: &[u8], limit: u64) -> Result<(), MailError> {
+    if raw.len() as u64 > limit {
+        return Err(MailError::TooLarge {
+            size: raw.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The parsed message, if it is one: at least one well-formed header field.
+fn a_message(parsed: Option<Message<'_>>) -> Result<Message<'_>, MailError> {
+    let message =
+        parsed.ok_or_else(|| MailError::Unparsable("no message found in the input".into()))?;
+    let field_name =
+        |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+    if !message.headers_raw().any(|(name, _)| field_name(name)) {
+        return Err(MailError::Unparsable("no header fields".into()));
+    }
+    Ok(message)
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
@@ -271,21 +303,8 @@ fn report_of(message: &mail_parser::Message<'_>) -> Option<DeliveryReport> {
 impl Inbound {
     /// Parses `raw`; refuses mail over `limit` bytes and bytes that are no mail message.
     pub fn parse(raw: &[u8], limit: u64) -> Result<Inbound, MailError> {
-        if raw.len() as u64 > limit {
-            return Err(MailError::TooLarge {
-                size: raw.len(),
-                limit,
-            });
-        }
-        let message = MessageParser::default()
-            .parse(raw)
-            .ok_or_else(|| MailError::Unparsable("no message found in the input".into()))?;
-        let field_name = |name: &str| {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-        };
-        if !message.headers_raw().any(|(name, _)| field_name(name)) {
-            return Err(MailError::Unparsable("no header fields".into()));
-        }
+        within(raw, limit)?;
+        let message = a_message(MessageParser::default().parse(raw))?;
         let headers: Vec<(String, String)> = message
             .headers_raw()
             .map(|(name, value)| (name.to_string(), unfold(value)))

@@ -1,9 +1,15 @@
 //! MTA pipe mode: one `ticketctl ingest` process per message, as an MTA delivers, on a desk
 //! holding 100,000 tickets, new requests and follow-ups (by In-Reply-To) alternating. Each
 //! iteration is the whole cost: process start, opening the store, parsing, the durable
-//! commit, closing. The desks are built once under target/pipe-bench (about two minutes)
+//! commit, closing; or, while `serve-tick` attends the desk, spooling it for serve-tick to
+//! deliver (the time until the spool is empty is printed). The desks are built once under target/pipe-bench (about two minutes)
 //! and reused; every run sends fresh Message-IDs, so nothing is a duplicate.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,9 +27,11 @@ fn dir() -> PathBuf {
     dir
 }
 
+/// The binary on `store`, run in the bench's directory (where the example configuration's
+/// Maildir outbox then goes).
 fn ticketctl(store: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("--store").arg(store).args(args);
+    cmd.arg("--store").arg(store).args(args).current_dir(dir());
     cmd
 }
 
@@ -105,10 +113,77 @@ fn pipe(store: &str, raw: &[u8]) {
     assert!(status.success(), "ingest exited with {status}");
 }
 
+/// Whether a serve-tick holds the spool's lock and has published the desk's limits (what
+/// `ingest` checks before it spools).
+fn attended(lock: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(lock) else {
+        return false;
+    };
+    let held = matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    );
+    held && std::fs::read_to_string(lock).is_ok_and(|l| l.contains("max_message_size="))
+}
+
+/// A running `serve-tick` attending the desk's spool, stopped (SIGTERM) when dropped.
+struct Attendant {
+    child: std::process::Child,
+    spool: PathBuf,
+}
+
+impl Attendant {
+    fn start(store: &str, file: &Path) -> Attendant {
+        let child = ticketctl(store, &["serve-tick"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut spool = file.as_os_str().to_os_string();
+        spool.push(".spool");
+        let spool = PathBuf::from(spool);
+        let lock = spool.join("attendant.lock");
+        let started = std::time::Instant::now();
+        while !attended(&lock) {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "serve-tick never attended"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Attendant { child, spool }
+    }
+
+    /// Waits until everything spooled is delivered; how long that took.
+    fn drained(&self) -> Duration {
+        let started = std::time::Instant::now();
+        let count = |d: &str| std::fs::read_dir(self.spool.join(d)).unwrap().count();
+        while count("new") > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "spool not drained"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(count("failed"), 0, "spooled mail set aside");
+        started.elapsed()
+    }
+}
+
+impl Drop for Attendant {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dir = dir();
-    let redb = format!("redb:{}", dir.join("desk.redb").display());
-    let sqlite = format!("sqlite:{}", dir.join("desk.db").display());
+    let redb_file = dir.join("desk.redb");
+    let sqlite_file = dir.join("desk.db");
+    let redb = format!("redb:{}", redb_file.display());
+    let sqlite = format!("sqlite:{}", sqlite_file.display());
     prepare(&redb, &dir.join("redb.ready"), None);
     prepare(&sqlite, &dir.join("sqlite.ready"), Some(&redb));
 
@@ -121,14 +196,32 @@ fn bench(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Elements(1));
-    for (name, store) in [("redb", &redb), ("sqlite", &sqlite)] {
-        let mut n = 0;
+    let mut n = 0;
+    for (name, store, file) in [
+        ("redb", &redb, &redb_file),
+        ("sqlite", &sqlite, &sqlite_file),
+    ] {
         group.bench_function(format!("{name}: one process per message"), |b| {
             b.iter(|| {
                 pipe(store, &message(run_id, n));
                 n += 1;
             })
         });
+        // The same, while serve-tick attends the desk: each process spools its message and
+        // serve-tick delivers them in groups.
+        let attendant = Attendant::start(store, file);
+        let mut spooled = 0;
+        group.bench_function(format!("{name}: spooled for serve-tick"), |b| {
+            b.iter(|| {
+                pipe(store, &message(run_id, n));
+                n += 1;
+                spooled += 1;
+            })
+        });
+        let took = attendant.drained();
+        println!(
+            "{name}: serve-tick delivered the last of {spooled} spooled messages {took:?} after the final pipe"
+        );
     }
     group.finish();
 }

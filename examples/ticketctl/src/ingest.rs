@@ -1,5 +1,6 @@
 //! `ticketctl ingest`: mail in. One message on stdin is the MTA's pipe (exit status as
-//! sysexits says); files, a Maildir or an mbox are bulk.
+//! sysexits says), handed to the spool while serve-tick attends the desk (see `spool`);
+//! files, a Maildir or an mbox are bulk.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,11 +9,13 @@ use std::sync::Arc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use ticketcore_mail::inbound;
 use ticketcore_mail::source::{self, Handled};
 use ticketcore_mail::{Delivery, MailError, Postmaster};
 
 use crate::failure::{DATA, Failure, TEMPORARY};
 use crate::open::Access;
+use crate::spool::{Limits, Spool};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -40,6 +43,13 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
     } else {
         None
     };
+    if let Some(raw) = &stdin
+        && !args.json
+        && let Some(spool) = Spool::of(access)
+        && let Some(limits) = spool.attended()
+    {
+        return spooled(&spool, limits, raw);
+    }
     // Every file is read before anything is delivered: a typo in a name fails the command
     // before it has half happened.
     let files = args
@@ -93,6 +103,48 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
         }
     }
     Ok(report.code)
+}
+
+/// The MTA's pipe while serve-tick attends the desk: `ticketctl [--store URL] ingest`, told
+/// apart before the full command line is built and without an async runtime, because a
+/// spooled delivery is little more than a process start and every page that start touches
+/// counts. None (stdin untouched) for anything else, which takes the ordinary way.
+pub fn pipe(args: &[std::ffi::OsString]) -> Option<Result<u8, Failure>> {
+    let url = match args {
+        [ingest] if ingest == "ingest" => {
+            std::env::var("TICKETCORE_STORE").unwrap_or_else(|_| crate::DEFAULT_STORE.to_string())
+        }
+        [flag, url, ingest] if flag == "--store" && ingest == "ingest" => url.to_str()?.to_string(),
+        _ => return None,
+    };
+    let spool = Spool::of(&Access::new(&url).ok()?)?;
+    let limits = spool.attended()?;
+    let mut raw = Vec::new();
+    Some(match std::io::stdin().read_to_end(&mut raw) {
+        Ok(_) => spooled(&spool, limits, &raw),
+        Err(e) => Err(Failure {
+            message: format!("stdin: {e}"),
+            code: TEMPORARY,
+        }),
+    })
+}
+
+/// Hands the message on stdin to the spool's attendant: checked as the desk would check it
+/// (the sender hears of mail that can never be taken in), written durably, then rung for.
+fn spooled(spool: &Spool, limits: Limits, raw: &[u8]) -> Result<u8, Failure> {
+    if let Err(e) = inbound::admissible(raw, limits.max_message_size) {
+        return Err(Failure {
+            message: format!("stdin: {e}"),
+            code: DATA,
+        });
+    }
+    let name = spool.drop_off(raw).map_err(|e| Failure {
+        message: format!("stdin: cannot spool into {}: {e}", spool.dir().display()),
+        code: TEMPORARY,
+    })?;
+    spool.ring();
+    println!("stdin: spooled as {name} for the desk's serve-tick");
+    Ok(0)
 }
 
 /// Prints each message's fate and keeps the exit status: the worst one wins, a temporary

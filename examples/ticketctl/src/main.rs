@@ -14,8 +14,10 @@ mod events;
 mod failure;
 mod ingest;
 mod init;
+mod journal;
 mod maintenance;
 mod open;
+mod spool;
 mod stats;
 mod table;
 mod transfer;
@@ -32,6 +34,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::failure::Failure;
 use crate::open::Access;
 
+/// The desk when neither --store nor TICKETCORE_STORE names one.
+const DEFAULT_STORE: &str = "redb:./ticketcore.redb";
+
 #[derive(Debug, Parser)]
 #[command(name = "ticketctl", version, about, long_about = None)]
 struct Cli {
@@ -40,7 +45,7 @@ struct Cli {
         long,
         global = true,
         env = "TICKETCORE_STORE",
-        default_value = "redb:./ticketcore.redb"
+        default_value = DEFAULT_STORE
     )]
     store: String,
     #[command(subcommand)]
@@ -174,7 +179,9 @@ enum Command {
         #[arg(long, value_parser = rfc3339)]
         now: Option<DateTime<Utc>>,
     },
-    /// Keep running maintenance, sleeping until the next thing is due.
+    /// Keep running maintenance, sleeping until the next thing is due, and deliver the mail
+    /// `ingest` spools for it meanwhile (an MTA's pipe then costs a process start and one
+    /// synced write).
     ServeTick {
         /// Longest sleep between rounds, in seconds (new mail to send is noticed by then).
         #[arg(long, default_value_t = 5)]
@@ -304,8 +311,18 @@ fn one_line_panics() {
     }));
 }
 
+/// Exits with a failure's status after saying what failed.
+fn failed(failure: Failure) -> u8 {
+    eprintln!("ticketctl: {}", failure.message);
+    failure.code
+}
+
 fn main() -> ExitCode {
     one_line_panics();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(piped) = ingest::pipe(&args) {
+        return ExitCode::from(piped.unwrap_or_else(failed));
+    }
     // clap prints usage errors and exits with status 2, and --help/--version with 0.
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -322,10 +339,7 @@ fn main() -> ExitCode {
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(run(cli))));
     let code = match ran {
         Ok(Ok(code)) => code,
-        Ok(Err(failure)) => {
-            eprintln!("ticketctl: {}", failure.message);
-            failure.code
-        }
+        Ok(Err(failure)) => failed(failure),
         Err(_) if READER_GONE.load(Ordering::Relaxed) => 0,
         // EX_SOFTWARE: the hook has said what went wrong.
         Err(_) => 70,

@@ -1,13 +1,15 @@
 //! `ticketctl tick` and `serve-tick`: expired locks, pending reminders and auto-close,
 //! escalations, and the outbox (auto-responses and answers waiting to be sent).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ticketcore::{Desk, TickReport};
-use ticketcore_mail::{Outbox, OutboxReport, transport};
+use ticketcore_mail::{Outbox, OutboxReport, Postmaster, source, transport};
 
-use crate::failure::{Failure, TEMPORARY};
+use crate::failure::{FAILED, Failure, TEMPORARY};
+use crate::spool::{Attendant, Limits, Spool};
 
 /// The shortest time between two rounds of `serve-tick`.
 const MIN_ROUND: Duration = Duration::from_millis(200);
@@ -20,7 +22,7 @@ struct Round {
     next_due: Option<DateTime<Utc>>,
 }
 
-async fn round(desk: &std::sync::Arc<Desk>, now: DateTime<Utc>) -> Result<Round, Failure> {
+async fn round(desk: &Arc<Desk>, now: DateTime<Utc>) -> Result<Round, Failure> {
     let tick = desk.tick(now).await?;
     let outbox = match &desk.config().await?.mail.outbound {
         Some(url) => {
@@ -74,21 +76,40 @@ pub async fn tick(access: &Access, now: Option<DateTime<Utc>>) -> Result<u8, Fai
     Ok(0)
 }
 
-/// Runs rounds until interrupted. A redb desk is opened for each round only, so mail
-/// deliveries get the file in between; a shared store stays open and a commit in any process
-/// wakes the loop early where the store can tell (PostgreSQL).
+/// Runs rounds until interrupted, and attends the desk's mail spool: each round first
+/// delivers what `ingest` has spooled. A redb desk is opened for each round only, so other
+/// commands get the file in between; a shared store stays open and a commit in any process
+/// wakes the loop early where the store can tell (PostgreSQL). `ingest` rings for a round
+/// when it has spooled a message.
 pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
     let poll = Duration::from_secs(poll.max(1));
-    let mut held = None;
+    let mut attendant = match Spool::of(access).map(|s| s.attend()).transpose() {
+        Ok(attendant) => attendant,
+        Err(f) if f.code == FAILED => {
+            eprintln!("ticketctl: {} (this one runs maintenance only)", f.message);
+            None
+        }
+        Err(f) => return Err(f),
+    };
+    let mut held: Option<Arc<Desk>> = None;
     let stop = stopped();
     tokio::pin!(stop);
     loop {
+        let started = tokio::time::Instant::now();
         let desk = match held.take() {
             Some(desk) => desk,
             None => access.desk().await?,
         };
         let now = desk.now();
-        let sleep = match round(&desk, now).await {
+        let mut more = false;
+        let ran = match attend(&desk, attendant.as_mut()).await {
+            Ok(backlog) => {
+                more = backlog;
+                round(&desk, now).await
+            }
+            Err(f) => Err(f),
+        };
+        let sleep = match ran {
             Ok(r) => {
                 let busy = r.tick.tickets > 0 || r.outbox.is_some_and(|o| o.sent + o.failed > 0);
                 if busy {
@@ -105,12 +126,18 @@ pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
             }
             Err(f) => return Err(f),
         };
+        if !access.exclusive() {
+            held = Some(desk.clone());
+        }
+        drop(desk);
+        if more {
+            continue;
+        }
         let wait = async {
-            if access.exclusive() {
-                drop(desk);
+            let Some(desk) = &held else {
                 tokio::time::sleep(sleep).await;
-                return None;
-            }
+                return;
+            };
             // New mail to send is what cannot wait for the next poll: wake on events past
             // the outbox's cursor, but never spin faster than MIN_ROUND.
             let started = tokio::time::Instant::now();
@@ -122,27 +149,137 @@ pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
                 }
                 _ => tokio::time::sleep(sleep).await,
             }
-            Some(desk)
+        };
+        let rung = async {
+            match &attendant {
+                Some(a) => a.rung().await,
+                None => std::future::pending().await,
+            }
         };
         tokio::select! {
-            kept = wait => held = kept,
+            () = wait => {}
+            // Mail that rings right after a round waits for a few more to come along.
+            () = rung => tokio::time::sleep_until(started + SPOOL_GATHER).await,
             _ = &mut stop => return Ok(0),
         }
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so a long-running command closes its store cleanly.
-pub async fn stopped() {
+/// The shortest time between two rounds started by spooled mail: a round opens the desk,
+/// delivers, runs maintenance and closes it again, and under a steady stream of mail
+/// (an MTA delivering hundreds of messages a second) each round should take in many.
+const SPOOL_GATHER: Duration = Duration::from_millis(500);
+
+/// Most spooled messages one round reads and delivers: bounds memory; the rest follow in
+/// the next round, at once.
+const SPOOL_ROUND: usize = 4096;
+
+/// Publishes the desk's limits to `ingest` and delivers what waits in the spool (its
+/// journal, then its files), many messages in flight so their commits are grouped. A
+/// temporary failure keeps the message for the next round; one that can never be taken in
+/// is kept in `failed/`. Returns whether more files are waiting than one round takes.
+async fn attend(desk: &Arc<Desk>, attendant: Option<&mut Attendant>) -> Result<bool, Failure> {
+    let Some(attendant) = attendant else {
+        return Ok(false);
+    };
+    let max_message_size = desk.config().await?.mail.max_message_size;
+    attendant.publish(Limits { max_message_size })?;
+    let dir = attendant.spool().dir().display().to_string();
+    let spool_failure = |e: std::io::Error| Failure {
+        message: format!("spool {dir}: {e}"),
+        code: TEMPORARY,
+    };
+    let journal = attendant.journal().map_err(spool_failure)?;
+    let files = attendant.waiting().map_err(spool_failure)?;
+    if journal.messages.is_empty() && files.is_empty() {
+        return Ok(false);
+    }
+    let backlog = files.len() > SPOOL_ROUND;
+    const JOURNAL: &str = "journal #";
+    let messages = journal
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| (format!("{JOURNAL}{i}"), raw.clone()))
+        .chain(
+            files
+                .into_iter()
+                .take(SPOOL_ROUND)
+                .filter_map(|path| Some((path.display().to_string(), std::fs::read(&path).ok()?))),
+        );
+    let (mut delivered, mut kept, mut aside, mut journal_kept) = (0, 0, 0, false);
+    let postmaster = Arc::new(Postmaster::new(desk.clone()));
+    source::deliver_all(postmaster, messages, source::IN_FLIGHT, |h| {
+        let record = h
+            .source
+            .strip_prefix(JOURNAL)
+            .and_then(|i| journal.messages.get(i.parse::<usize>().ok()?));
+        let file = std::path::Path::new(&h.source);
+        match &h.result {
+            Ok(_) => {
+                delivered += 1;
+                // Gone already is fine: delivering it again finds a duplicate.
+                if record.is_none() {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Err(e) if e.is_temporary() => {
+                kept += 1;
+                journal_kept |= record.is_some();
+                eprintln!(
+                    "ticketctl: spool {}: {e} (kept for the next round)",
+                    h.source
+                );
+            }
+            Err(e) => {
+                aside += 1;
+                eprintln!("ticketctl: spool {}: {e} (kept in failed/)", h.source);
+                let kept = match record {
+                    Some(raw) => attendant.keep_failed(raw),
+                    None => attendant.set_aside(file),
+                };
+                if let Err(e) = kept {
+                    eprintln!(
+                        "ticketctl: spool {}: cannot keep it in failed/: {e}",
+                        h.source
+                    );
+                }
+            }
+        }
+    })
+    .await?;
+    if !journal_kept {
+        attendant.delivered(journal.end).map_err(spool_failure)?;
+    }
+    println!("spool: {delivered} delivered, {aside} kept in failed/, {kept} kept for a retry");
+    Ok(backlog && kept == 0)
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so a long-running command closes its store cleanly. The
+/// handlers are installed when this is called, not when it is first awaited: a signal
+/// during a command's first round must not kill it halfway.
+pub fn stopped() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, interrupt) {
+                (Some(mut term), Some(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

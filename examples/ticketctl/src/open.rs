@@ -49,6 +49,19 @@ impl Access {
         )))
     }
 
+    /// The store's file, for a redb or SQLite desk.
+    pub fn file(&self) -> Option<PathBuf> {
+        match self {
+            Access::Redb(path) => Some(path.clone()),
+            Access::Sql(url) => {
+                let rest = url.strip_prefix("sqlite:")?;
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = path.split('?').next().unwrap_or(path);
+                (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+            }
+        }
+    }
+
     /// Whether only one process can have the store open; long-running commands then open it
     /// for each round of work only, so mail deliveries are not locked out.
     pub fn exclusive(&self) -> bool {

@@ -855,3 +855,99 @@ fn a_reader_that_goes_away_is_not_an_error() {
     // The store was closed cleanly: the next command opens it at once.
     desk.ok(&["list", "--limit", "1"]);
 }
+
+/// Sends `signal` to a child process.
+fn signal(child: &Child, signal: &str) {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// While serve-tick runs, an MTA's `ingest` only spools the message (checked, durable) and
+/// serve-tick delivers it; mail spooled while serve-tick hangs and then dies is delivered by
+/// the next one; without serve-tick, `ingest` delivers directly again.
+#[test]
+fn ingest_spools_for_a_running_serve_tick() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let file = desk.store.split_once(':').unwrap().1.to_string();
+        let lock = PathBuf::from(format!("{file}.spool/attendant.lock"));
+        let attend = || {
+            let server = desk
+                .cmd(&["serve-tick", "--poll", "1"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            wait_until("serve-tick attends the spool", || {
+                let Ok(file) = std::fs::File::open(&lock) else {
+                    return false;
+                };
+                let held = matches!(
+                    file.try_lock_shared(),
+                    Err(std::fs::TryLockError::WouldBlock)
+                );
+                held && std::fs::read_to_string(&lock)
+                    .is_ok_and(|l| l.contains("max_message_size=1000000"))
+            });
+            server
+        };
+        let titles = || -> Vec<String> {
+            desk.json(&["list", "--json"])
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut server = attend();
+        let o = desk.feed(
+            &["ingest"],
+            request("spooled-1@k", "Spooled one").as_bytes(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("spooled"), "{}", stdout(&o));
+        wait_until("serve-tick delivers the spooled mail", || {
+            titles().contains(&"Spooled one".to_string())
+        });
+        // What the desk would refuse is refused at once, so the MTA tells the sender.
+        let huge = request("huge@k", "Huge") + &"x".repeat(1_100_000);
+        let o = desk.feed(&["ingest"], huge.as_bytes());
+        assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
+        assert!(stderr(&o).contains("exceeds the limit"), "{}", stderr(&o));
+        let o = desk.feed(&["ingest"], b"\n\n");
+        assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
+        // --json reports what became of the message, so it delivers directly.
+        let (code, line) = desk.pipe(request("direct@k", "Direct").as_bytes());
+        assert_eq!(
+            (code, &line["outcome"]),
+            (0, &Value::from("created")),
+            "{line}"
+        );
+
+        // Spooled while serve-tick hangs, then it dies: the next one delivers the mail.
+        signal(&server, "-STOP");
+        for i in 2..5 {
+            let o = desk.feed(
+                &["ingest"],
+                request(&format!("spooled-{i}@k"), &format!("Spooled {i}")).as_bytes(),
+            );
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        }
+        signal(&server, "-KILL");
+        server.wait().unwrap();
+        assert!(!titles().contains(&"Spooled 2".to_string()));
+        let mut server = attend();
+        wait_until("the next serve-tick delivers what was spooled", || {
+            let titles = titles();
+            (2..5).all(|i| titles.contains(&format!("Spooled {i}")))
+        });
+        assert_eq!(terminate(&mut server), 0);
+        assert_eq!(titles().len(), 5, "{:?}", titles());
+
+        // Nobody attends: ingest delivers by itself.
+        let o = desk.feed(&["ingest"], request("alone@k", "Alone").as_bytes());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("created"), "{}", stdout(&o));
+    }
+}
