@@ -138,12 +138,12 @@ fn spooled(spool: &Spool, limits: Limits, raw: &[u8]) -> Result<u8, Failure> {
             code: DATA,
         });
     }
-    let name = spool.drop_off(raw).map_err(|e| Failure {
+    let place = spool.drop_off(raw).map_err(|e| Failure {
         message: format!("stdin: cannot spool into {}: {e}", spool.dir().display()),
         code: TEMPORARY,
     })?;
     spool.ring();
-    println!("stdin: spooled as {name} for the desk's serve-tick");
+    println!("stdin: spooled for serve-tick ({})", place.display());
     Ok(0)
 }
 

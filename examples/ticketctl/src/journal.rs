@@ -71,6 +71,11 @@ impl Journal {
         Journal { path }
     }
 
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Makes an empty journal unless a good one is there (whose records are still to be
     /// delivered): zeros written, synced, then renamed into place.
     pub fn make(&self) -> std::io::Result<()> {

@@ -97,13 +97,15 @@ impl Spool {
         Journal::at(self.dir.join("journal"))
     }
 
-    /// Writes `raw` durably: appended to the journal, or where it has no room, as a file in
-    /// `new/`. Where it went.
-    pub fn drop_off(&self, raw: &[u8]) -> std::io::Result<String> {
-        if self.journal().append(raw)? {
-            return Ok("the journal".into());
+    /// Writes `raw` durably: appended to the journal, or where it has no room (or cannot be
+    /// used), as a file in `new/`. Where it went.
+    pub fn drop_off(&self, raw: &[u8]) -> std::io::Result<PathBuf> {
+        let journal = self.journal();
+        if journal.append(raw).unwrap_or(false) {
+            return Ok(journal.path().to_path_buf());
         }
-        self.drop_file(raw)
+        let name = self.drop_file(raw)?;
+        Ok(self.dir.join("new").join(name))
     }
 
     /// Writes `raw` durably into `new/`; its name there.
@@ -237,8 +239,17 @@ impl Attendant {
 
     /// The messages appended to the journal since the last round that delivered them all;
     /// hand the returned end to [`Attendant::delivered`] once they are.
-    pub fn journal(&self) -> std::io::Result<Taken> {
-        self.spool.journal().read(self.read)
+    pub fn journal(&mut self) -> std::io::Result<Taken> {
+        let journal = self.spool.journal();
+        match journal.read(self.read) {
+            Ok(taken) => Ok(taken),
+            // Damaged (or removed): `ingest` spools files meanwhile; start a fresh one.
+            Err(_) => {
+                journal.make()?;
+                self.read = None;
+                journal.read(None)
+            }
+        }
     }
 
     /// The journal's messages up to `end` are in the desk: the next round reads after them,

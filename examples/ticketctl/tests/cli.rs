@@ -910,6 +910,18 @@ fn ingest_spools_for_a_running_serve_tick() {
         wait_until("serve-tick delivers the spooled mail", || {
             titles().contains(&"Spooled one".to_string())
         });
+        // A damaged journal: mail is spooled as a file, and serve-tick starts a fresh one.
+        let journal = PathBuf::from(format!("{file}.spool/journal"));
+        std::fs::write(&journal, b"garbage").unwrap();
+        let o = desk.feed(&["ingest"], request("filed@k", "Filed").as_bytes());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("/new/"), "{}", stdout(&o));
+        wait_until("serve-tick delivers the spooled file", || {
+            titles().contains(&"Filed".to_string())
+        });
+        wait_until("serve-tick makes a fresh journal", || {
+            std::fs::metadata(&journal).is_ok_and(|m| m.len() > 4096)
+        });
         // What the desk would refuse is refused at once, so the MTA tells the sender.
         let huge = request("huge@k", "Huge") + &"x".repeat(1_100_000);
         let o = desk.feed(&["ingest"], huge.as_bytes());
@@ -943,7 +955,7 @@ fn ingest_spools_for_a_running_serve_tick() {
             (2..5).all(|i| titles.contains(&format!("Spooled {i}")))
         });
         assert_eq!(terminate(&mut server), 0);
-        assert_eq!(titles().len(), 5, "{:?}", titles());
+        assert_eq!(titles().len(), 6, "{:?}", titles());
 
         // Nobody attends: ingest delivers by itself.
         let o = desk.feed(&["ingest"], request("alone@k", "Alone").as_bytes());
