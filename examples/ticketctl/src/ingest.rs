@@ -111,9 +111,10 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
 /// counts. None (stdin untouched) for anything else, which takes the ordinary way.
 pub fn pipe(args: &[std::ffi::OsString]) -> Option<Result<u8, Failure>> {
     let url = match args {
-        [ingest] if ingest == "ingest" => {
-            std::env::var("TICKETCORE_STORE").unwrap_or_else(|_| crate::DEFAULT_STORE.to_string())
-        }
+        [ingest] if ingest == "ingest" => match std::env::var_os("TICKETCORE_STORE") {
+            Some(url) => url.into_string().ok()?,
+            None => crate::DEFAULT_STORE.to_string(),
+        },
         [flag, url, ingest] if flag == "--store" && ingest == "ingest" => url.to_str()?.to_string(),
         _ => return None,
     };
