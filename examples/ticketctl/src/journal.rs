@@ -7,7 +7,8 @@
 //! file is filled with zeros when made, so writing into it never changes its size or extents
 //! and `fdatasync` writes just the pages touched. Writers and the reader take turns under an
 //! exclusive lock on the file. A record torn by a crash before its sync (never acknowledged
-//! to the MTA) fails its checksum and ends the journal there.
+//! to the MTA) fails its checksum and ends the journal there; the next attendant cuts it
+//! off before it lets `ingest` append again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -79,10 +80,19 @@ impl Journal {
     /// Makes an empty journal unless a good one is there (whose records are still to be
     /// delivered): zeros written, synced, then renamed into place.
     pub fn make(&self) -> std::io::Result<()> {
-        if let Ok(file) = File::open(&self.path)
+        if let Ok(file) = OpenOptions::new().read(true).write(true).open(&self.path)
             && file.metadata()?.len() == SIZE
             && end_of(&mut &file).is_ok()
         {
+            // A record torn by a crash is cut off, so that what is appended from now on is
+            // not hidden behind it.
+            let valid = self.read(None)?.end;
+            file.lock()?;
+            let mut f = &file;
+            if end_of(&mut f)? != valid {
+                set_end(&mut f, valid)?;
+                file.sync_data()?;
+            }
             return Ok(());
         }
         let mut tmp = self.path.as_os_str().to_os_string();
@@ -151,7 +161,10 @@ impl Journal {
             }
             at += padded(RECORD_HEADER + len as u64) as usize;
         }
-        Ok(Taken { messages, end })
+        Ok(Taken {
+            messages,
+            end: from + at as u64,
+        })
     }
 
     /// Starts the journal afresh if nothing was appended after `end`; whether it did.
@@ -218,6 +231,13 @@ mod tests {
             .unwrap();
         file.write_all(b"x").unwrap();
         assert_eq!(journal.read(None).unwrap().messages, vec![b"five".to_vec()]);
+        journal.make().unwrap();
+        assert!(journal.append(b"seven").unwrap());
+        assert_eq!(
+            journal.read(None).unwrap().messages,
+            vec![b"five".to_vec(), b"seven".to_vec()],
+            "appended after the torn record was cut off"
+        );
         // No room: the caller spools a file instead.
         assert!(!journal.append(&vec![b'x'; SIZE as usize]).unwrap());
     }
