@@ -214,15 +214,7 @@ async fn sqlite_keeps_a_large_batch_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_writes_a_large_batch_in_parts() {
-    let Some((url, schema)) = support::postgres_schema().await else {
-        eprintln!(
-            "{}",
-            support::unavailable(support::POSTGRES).unwrap_or_default()
-        );
-        return;
-    };
-    parted_batch(SqlStore::connect(&url).await.expect("connect")).await;
-    support::drop_postgres_schema(&schema).await;
+    on_postgres(parted_batch).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +224,12 @@ async fn sqlite_answers_each_joined_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_answers_each_joined_request() {
+    on_postgres(joined_answers).await;
+}
+
+/// Runs `test` on a store in a fresh PostgreSQL schema, dropped afterwards, or says why
+/// PostgreSQL is skipped.
+async fn on_postgres<F: std::future::Future<Output = ()>>(test: impl FnOnce(SqlStore) -> F) {
     let Some((url, schema)) = support::postgres_schema().await else {
         eprintln!(
             "{}",
@@ -239,6 +237,6 @@ async fn postgres_answers_each_joined_request() {
         );
         return;
     };
-    joined_answers(SqlStore::connect(&url).await.expect("connect")).await;
+    test(SqlStore::connect(&url).await.expect("connect")).await;
     support::drop_postgres_schema(&schema).await;
 }
