@@ -5,7 +5,7 @@
 //! version; on a conflict it reloads and recomputes, a bounded number of times.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{Actor, Event, EventKind};
 use crate::number::TicketNumber;
+use crate::numbering::NumberBlocks;
 use crate::rules::{self, Ctx, FollowUpAction, Fresh, NewTicket, Op};
 use crate::store::{Change, Store, StoreError, TicketPage, TicketQuery, Unique};
 use crate::ticket::{DueKind, LinkKind, Priority, Ticket, TicketId};
@@ -113,13 +114,6 @@ struct CachedConfig {
     loaded: DateTime<Utc>,
 }
 
-#[derive(Debug)]
-struct NumberBlock {
-    key: String,
-    next: u64,
-    end: u64,
-}
-
 /// What to do to a ticket right after creating it, in the same commit.
 type Then<'a> = &'a (dyn Fn(&Config, &Ticket) -> Option<Op> + Send + Sync);
 /// What to do to the ticket that took a follow-up, by what the follow-up did, in the same
@@ -156,7 +150,7 @@ pub struct Desk {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     config: RwLock<Option<CachedConfig>>,
-    numbers: Mutex<Option<NumberBlock>>,
+    numbers: NumberBlocks,
     attempts: usize,
     tick_batch: usize,
     number_block: Option<u64>,
@@ -170,7 +164,7 @@ impl Desk {
             clock: Arc::new(SystemClock),
             entropy: Arc::new(OsEntropy),
             config: RwLock::new(None),
-            numbers: Mutex::new(None),
+            numbers: NumberBlocks::default(),
             attempts: DEFAULT_ATTEMPTS,
             tick_batch: TICK_BATCH,
             number_block: None,
@@ -296,31 +290,17 @@ impl Desk {
         ArticleId(self.uuid())
     }
 
-    /// Issues the next ticket number: from a reserved counter block when one is left, else one
-    /// store round-trip reserves the next block.
+    /// Issues the next ticket number: from the desk's reserved counter blocks (see
+    /// [`crate::numbering`]), or random digits for the Random generator.
     async fn issue_number(&self, config: &Config) -> Result<TicketNumber> {
-        let now = self.clock.now();
-        let day = now.date_naive();
+        let day = self.clock.now().date_naive();
         let numbers = &config.numbers;
         let Some(key) = numbers.counter_key(day) else {
             return Ok(numbers.format(day, 0, self.entropy.next_u64()));
         };
-        {
-            let mut block = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(b) = block.as_mut().filter(|b| b.key == key && b.next <= b.end) {
-                let counter = b.next;
-                b.next += 1;
-                return Ok(numbers.format(day, counter, 0));
-            }
-        }
-        let size = self.number_block.unwrap_or(numbers.block).max(1);
-        let first = self.store.next_counter(&key, size).await?;
-        *self.numbers.lock().unwrap_or_else(|e| e.into_inner()) = Some(NumberBlock {
-            key,
-            next: first + 1,
-            end: first + size - 1,
-        });
-        Ok(numbers.format(day, first, 0))
+        let size = self.number_block.unwrap_or(numbers.block);
+        let counter = self.numbers.next(self.store.as_ref(), &key, size).await?;
+        Ok(numbers.format(day, counter, 0))
     }
 
     async fn fresh(&self, config: &Config) -> Result<Fresh> {

@@ -61,6 +61,7 @@ pub mod event;
 pub mod memory;
 pub mod notify;
 pub mod number;
+mod numbering;
 pub mod rules;
 pub mod state;
 pub mod store;

@@ -269,6 +269,7 @@ macro_rules! conformance_suite {
             counters_are_atomic,
             quotas_count_with_their_change,
             numbers_unique_across_desks,
+            number_blocks_refill_once,
             numbers_restart_each_day,
             create_and_read_back,
             attachments_stored_once,
