@@ -334,7 +334,11 @@ impl Store for RedbStore {
             .into_iter()
             .map(tables::Encoded::new)
             .collect::<StoreResult<_>>()?;
-        self.write(|reply| Job::Commit { changes, reply }).await
+        let committed = self.write(|reply| Job::Commit { changes, reply }).await?;
+        Ok(committed
+            .into_iter()
+            .map(|(change, base)| base.map(|base| change.receipt(base)))
+            .collect())
     }
 
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {

@@ -349,15 +349,17 @@ impl<'t> Writes<'t> {
     }
 
     /// Checks and, if it passes, writes one change: ticket documents, indexes, articles,
-    /// attachments, events.
-    pub fn commit(&mut self, encoded: Encoded) -> R<StoreResult<Receipt>> {
+    /// attachments, events. Answers the sequence number after which its events were stored;
+    /// the change itself goes back to its caller, whose thread builds the receipt from it and
+    /// frees it, rather than this one.
+    pub fn commit(&mut self, encoded: &Encoded) -> R<StoreResult<u64>> {
         let Encoded {
             change,
             tickets,
             articles,
             events,
         } = encoded;
-        let olds = match self.check(&change)? {
+        let olds = match self.check(change)? {
             Ok(olds) => olds,
             Err(e) => return Ok(Err(e)),
         };
@@ -366,11 +368,11 @@ impl<'t> Writes<'t> {
                 return Ok(Err(e));
             }
         }
-        let mut receipt = Receipt::default();
-        let mut seq = self.events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
-        let docs = tickets.into_iter().zip(articles).zip(events);
+        let base = self.events.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        let mut seq = base;
+        let docs = tickets.iter().zip(articles).zip(events);
         for ((w, old), ((json, article_docs), event_docs)) in
-            change.writes.into_iter().zip(olds).zip(docs)
+            change.writes.iter().zip(olds).zip(docs)
         {
             let t = &w.ticket;
             if let Some(old) = &old {
@@ -391,7 +393,7 @@ impl<'t> Writes<'t> {
                 .transpose()?
                 .and_then(|(k, _)| k.value().get(16..20)?.try_into().ok())
                 .map_or(0, |b| u32::from_be_bytes(b) + 1);
-            for ((article, json), index) in w.articles.iter().zip(&article_docs).zip(next..) {
+            for ((article, json), index) in w.articles.iter().zip(article_docs).zip(next..) {
                 let key = keys::article(t.id, index);
                 self.articles.insert(key.as_slice(), json.as_slice())?;
                 if let Some(mid) = &article.message_id {
@@ -403,16 +405,14 @@ impl<'t> Writes<'t> {
                     self.blobs.insert(hash.0.as_str(), data.as_slice())?;
                 }
             }
-            for (mut event, json) in w.events.into_iter().zip(&event_docs) {
+            for json in event_docs {
                 seq += 1;
-                event.seq = seq;
                 self.events.insert(seq, json.as_slice())?;
                 self.history
                     .insert(keys::history(t.id, seq).as_slice(), ())?;
-                receipt.events.push(event);
             }
         }
-        Ok(Ok(receipt))
+        Ok(Ok(base))
     }
 }
 
@@ -427,6 +427,17 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The receipt of this change, its events stored after sequence number `base`.
+    pub fn receipt(self, base: u64) -> Receipt {
+        let events = self.change.writes.into_iter().flat_map(|w| w.events);
+        Receipt {
+            events: events
+                .zip(base + 1..)
+                .map(|(event, seq)| Event { seq, ..event })
+                .collect(),
+        }
+    }
+
     pub fn new(change: Change) -> StoreResult<Encoded> {
         let mut tickets = Vec::with_capacity(change.writes.len());
         let mut articles = Vec::with_capacity(change.writes.len());

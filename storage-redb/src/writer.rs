@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use redb::Database;
 use ticketcore::acl::CustomerUser;
-use ticketcore::{Receipt, StoreError, StoreResult};
+use ticketcore::{StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::tables::{Encoded, Writes, backend};
@@ -23,8 +23,9 @@ pub enum Job {
     Commit {
         /// The changes, encoded.
         changes: Vec<Encoded>,
-        /// Where the per-change results go.
-        reply: oneshot::Sender<StoreResult<Vec<StoreResult<Receipt>>>>,
+        /// Where the changes go back, each with the sequence number after which its events
+        /// were stored, or why it was refused.
+        reply: oneshot::Sender<StoreResult<Vec<(Encoded, StoreResult<u64>)>>>,
     },
     /// Advance a counter.
     Counter {
@@ -85,7 +86,8 @@ impl Job {
             Job::Commit { changes, reply } => {
                 let mut results = Vec::with_capacity(changes.len());
                 for change in changes {
-                    results.push(w.commit(change)?);
+                    let result = w.commit(&change)?;
+                    results.push((change, result));
                 }
                 answer(reply, Ok(results))
             }
