@@ -23,9 +23,8 @@ pub enum Job {
     Commit {
         /// The changes, encoded.
         changes: Vec<Encoded>,
-        /// Where the changes go back, each with the sequence number after which its events
-        /// were stored, or why it was refused.
-        reply: oneshot::Sender<StoreResult<Vec<(Encoded, StoreResult<u64>)>>>,
+        /// Where the changes go back.
+        reply: oneshot::Sender<StoreResult<Vec<Committed>>>,
     },
     /// Advance a counter.
     Counter {
@@ -62,6 +61,10 @@ pub enum Job {
         reply: oneshot::Sender<StoreResult<()>>,
     },
 }
+
+/// A change handed back, with the sequence number after which its events were stored, or
+/// why it was refused.
+pub type Committed = (Encoded, StoreResult<u64>);
 
 /// A job's answer, held until the transaction's fate is known.
 type Answer = Box<dyn FnOnce(Option<StoreError>) + Send>;

@@ -195,3 +195,35 @@ async fn readers_proceed_while_the_writer_commits() {
         "reads waited for the writer to finish its transaction"
     );
 }
+
+/// A creation abandoned while it reserves ticket numbers (its future dropped, as when a web
+/// request is cancelled) ends that reservation: the next creation does not wait for it.
+#[tokio::test]
+async fn an_abandoned_number_reservation_blocks_no_later_creation() {
+    let store: Arc<dyn Store> = Arc::new(RedbStore::in_memory().unwrap());
+    let (desk, _) = desk_with(store, fixture_config(), 3).await;
+    let request = || {
+        NewTicket::new(
+            "Support",
+            "printer",
+            Channel::Web,
+            Message::text("it smokes"),
+        )
+    };
+    let karla = Actor::customer("karla");
+    {
+        let abandoned = desk.create_ticket(&karla, request());
+        let mut abandoned = std::pin::pin!(abandoned);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // The first poll reaches the writer thread with the reservation, and waits.
+        assert!(abandoned.as_mut().poll(&mut cx).is_pending());
+    }
+    let created = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        desk.create_ticket(&karla, request()),
+    )
+    .await
+    .expect("the creation after an abandoned one went ahead")
+    .unwrap();
+    assert!(created.ticket.number.as_str().starts_with("20260302"));
+}
