@@ -21,7 +21,7 @@ use event_listener::{Event, EventListener};
 use crate::store::{Store, StoreResult};
 
 /// The most blocks one reservation takes at once.
-pub(crate) const MAX_GROWTH: u64 = 16;
+const MAX_GROWTH: u64 = 16;
 
 /// The counter values of one reservation, `next..=end` of `count`, under counter `key`.
 #[derive(Debug)]
