@@ -57,10 +57,12 @@ pub struct ContentHash(pub String);
 impl ContentHash {
     /// The hash of `data`.
     pub fn of(data: &[u8]) -> ContentHash {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha256::digest(data);
         let mut hex = String::with_capacity(64);
         for byte in digest {
-            hex.push_str(&format!("{byte:02x}"));
+            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
         }
         ContentHash(hex)
     }
@@ -212,5 +214,18 @@ impl Message {
     pub fn with_subject(mut self, subject: impl Into<String>) -> Message {
         self.subject = subject.into();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_content_hash_is_the_lower_case_hex_sha256() {
+        assert_eq!(
+            ContentHash::of(b"abc").0,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -114,6 +114,12 @@ const COUNTER_WIDTH: usize = 5;
 /// Digits of a Random number after the SystemID.
 const RANDOM_DIGITS: usize = 10;
 
+/// A day as the eight digits dated numbers and their counters carry (YYYYMMDD); written out
+/// directly, as chrono's `format` parses its pattern again on every call.
+fn date_digits(day: NaiveDate) -> String {
+    format!("{:04}{:02}{:02}", day.year(), day.month(), day.day())
+}
+
 /// The OTRS/Znuny DateChecksum check digit over `digits`: weights 1,2,1,2… left to right, the
 /// plain products summed (no digit sums); `10 - sum % 10`, where 10 becomes 1.
 pub fn check_digit(digits: &str) -> u8 {
@@ -136,7 +142,7 @@ impl NumberConfig {
         match self.generator {
             Generator::AutoIncrement => Some("ticket_number".into()),
             Generator::Date | Generator::DateChecksum => {
-                Some(format!("ticket_number:{}", day.format("%Y%m%d")))
+                Some(format!("ticket_number:{}", date_digits(day)))
             }
             Generator::Random => None,
         }
@@ -173,7 +179,7 @@ impl NumberConfig {
     /// Formats a number from a counter value (ignored by Random) and random bits (used by
     /// Random only). Pure: the Desk supplies both.
     pub fn format(&self, day: NaiveDate, counter: u64, random: u64) -> TicketNumber {
-        let date = || format!("{:04}{:02}{:02}", day.year(), day.month(), day.day());
+        let date = || date_digits(day);
         let sys = &self.system_id;
         let digits = match self.generator {
             Generator::AutoIncrement => format!("{sys}{counter:0COUNTER_WIDTH$}"),
