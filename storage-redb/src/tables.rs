@@ -306,49 +306,48 @@ impl<'t> Writes<'t> {
         Ok(fits.map(|()| olds))
     }
 
-    fn unindex(&mut self, t: &Ticket) -> R<()> {
-        let e = Entries::of(t);
-        self.view.remove(e.view.as_slice())?;
-        let count = self
-            .buckets
-            .get(e.bucket.as_slice())?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        if count <= 1 {
-            self.buckets.remove(e.bucket.as_slice())?;
-        } else {
-            self.buckets.insert(e.bucket.as_slice(), count - 1)?;
+    /// Moves a ticket's index entries from `old` (as stored before, if it was) to `new`,
+    /// touching only the entries that differ: a follow-up usually changes none, and removing
+    /// and inserting the same keys copied index pages all over the file into the commit.
+    fn reindex(&mut self, old: Option<&Ticket>, new: &Ticket) -> R<()> {
+        let new = Entries::of(new);
+        let old = old.map(Entries::of);
+        let old = old.as_ref();
+        replace(&mut self.view, old.map(|o| &o.view), Some(&new.view))?;
+        if old.map(|o| &o.bucket) != Some(&new.bucket) {
+            if let Some(o) = old {
+                self.count(&o.bucket, false)?;
+            }
+            self.count(&new.bucket, true)?;
         }
-        if let Some(k) = &e.customer {
-            self.by_customer.remove(k.as_slice())?;
-        }
-        if let Some(k) = &e.company {
-            self.by_company.remove(k.as_slice())?;
-        }
-        for k in &e.due {
+        replace(
+            &mut self.by_customer,
+            old.and_then(|o| o.customer.as_ref()),
+            new.customer.as_ref(),
+        )?;
+        replace(
+            &mut self.by_company,
+            old.and_then(|o| o.company.as_ref()),
+            new.company.as_ref(),
+        )?;
+        let old_due = old.map_or(&[][..], |o| o.due.as_slice());
+        for k in old_due.iter().filter(|k| !new.due.contains(k)) {
             self.due.remove(k.as_slice())?;
+        }
+        for k in new.due.iter().filter(|k| !old_due.contains(k)) {
+            self.due.insert(k.as_slice(), ())?;
         }
         Ok(())
     }
 
-    fn index(&mut self, t: &Ticket) -> R<()> {
-        let e = Entries::of(t);
-        self.view.insert(e.view.as_slice(), ())?;
-        let count = self
-            .buckets
-            .get(e.bucket.as_slice())?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        self.buckets.insert(e.bucket.as_slice(), count + 1)?;
-        if let Some(k) = &e.customer {
-            self.by_customer.insert(k.as_slice(), ())?;
-        }
-        if let Some(k) = &e.company {
-            self.by_company.insert(k.as_slice(), ())?;
-        }
-        for k in &e.due {
-            self.due.insert(k.as_slice(), ())?;
-        }
+    /// Counts a ticket into (`up`) or out of a queue-view bucket; an empty bucket goes.
+    fn count(&mut self, bucket: &[u8], up: bool) -> R<()> {
+        let count = self.buckets.get(bucket)?.map_or(0, |v| v.value());
+        match (up, count) {
+            (true, _) => self.buckets.insert(bucket, count + 1)?,
+            (false, 0 | 1) => self.buckets.remove(bucket)?,
+            (false, _) => self.buckets.insert(bucket, count - 1)?,
+        };
         Ok(())
     }
 
@@ -382,10 +381,7 @@ impl<'t> Writes<'t> {
             change.writes.iter().zip(olds).zip(docs)
         {
             let t = &w.ticket;
-            if let Some(old) = &old {
-                self.unindex(old)?;
-            }
-            self.index(t)?;
+            self.reindex(old.as_ref(), t)?;
             let id = keys::id(t.id);
             self.tickets.insert(id.as_slice(), json.as_slice())?;
             if old.is_none() {
@@ -428,6 +424,24 @@ impl<'t> Writes<'t> {
         self.last_event = Some(seq);
         Ok(Ok(base))
     }
+}
+
+/// Replaces index entry `old` with `new` in `table`, leaving it alone when they are the same.
+fn replace(
+    table: &mut Table<'_, &'static [u8], ()>,
+    old: Option<&Vec<u8>>,
+    new: Option<&Vec<u8>>,
+) -> R<()> {
+    if old == new {
+        return Ok(());
+    }
+    if let Some(k) = old {
+        table.remove(k.as_slice())?;
+    }
+    if let Some(k) = new {
+        table.insert(k.as_slice(), ())?;
+    }
+    Ok(())
 }
 
 /// A change with its documents already encoded, by the committing task rather than on the
