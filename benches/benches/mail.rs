@@ -15,6 +15,11 @@ use ticketcore_redb::RedbStore;
 
 const MESSAGES: usize = 2_000;
 
+/// The allocator `ticketctl` ships with, as this measures its import; the other benchmarks
+/// measure the library as any application embeds it, on the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONFIG: &str = r#"
 [numbers]
 generator = "DateChecksum"

@@ -6,10 +6,6 @@
 
 pub mod backend;
 
-/// The allocator `ticketctl` ships with, so the benchmarks measure what it runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
