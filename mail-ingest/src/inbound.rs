@@ -209,6 +209,11 @@ fn values<'a, 'n>(
 }
 
 fn unfold(raw: &str) -> String {
+    // Most fields fit on one line: no need to split and join those.
+    let trimmed = raw.trim();
+    if !trimmed.contains(['\r', '\n']) {
+        return trimmed.to_string();
+    }
     raw.split(['\r', '\n'])
         .map(str::trim)
         .filter(|l| !l.is_empty())

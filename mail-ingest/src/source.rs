@@ -213,7 +213,9 @@ pub async fn deliver_all(
             let Waiting {
                 source, raw, id, ..
             } = next;
-            tasks.spawn(async move { (source, id, postmaster.deliver(&raw).await) });
+            // Boxed: the delivery's state is kilobytes, which the runtime would otherwise
+            // copy each time the task is spawned, polled to completion and joined.
+            tasks.spawn(async move { (source, id, Box::pin(postmaster.deliver(&raw)).await) });
         }
         let Some(joined) = tasks.join_next().await else {
             break;

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod keys;
+mod snapshot;
 mod tables;
 mod writer;
 
@@ -33,7 +34,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
 use ticketcore::store::StoredConfig;
@@ -43,6 +44,7 @@ use ticketcore::{
 };
 use tokio::sync::oneshot;
 
+use crate::snapshot::Snapshots;
 use crate::tables::Reader;
 use crate::writer::{Job, Writer};
 
@@ -152,7 +154,7 @@ fn create_whole(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    snapshots: Arc<Snapshots>,
     writer: Writer,
 }
 
@@ -174,7 +176,7 @@ impl RedbStore {
             }
             e => OpenError::Redb(e.to_string()),
         })?;
-        RedbStore::with_database(db)
+        RedbStore::with_database(db, options.shared)
     }
 
     /// A database that lives in memory only (for tests).
@@ -182,15 +184,16 @@ impl RedbStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| OpenError::Redb(e.to_string()))?;
-        RedbStore::with_database(db)
+        RedbStore::with_database(db, false)
     }
 
-    fn with_database(db: Database) -> Result<RedbStore, OpenError> {
+    fn with_database(db: Database, shared: bool) -> Result<RedbStore, OpenError> {
         tables::prepare(&db, SCHEMA_VERSION)?;
         let db = Arc::new(db);
+        let snapshots = Arc::new(Snapshots::new(db.clone(), shared));
         Ok(RedbStore {
-            writer: Writer::start(db.clone()),
-            db,
+            writer: Writer::start(db, snapshots.clone()),
+            snapshots,
         })
     }
 
@@ -207,11 +210,8 @@ impl RedbStore {
         T: Send + 'static,
         F: FnOnce(&Reader) -> StoreResult<T> + Send + 'static,
     {
-        let db = self.db.clone();
-        let work = move || {
-            let txn = db.begin_read().map_err(tables::backend)?;
-            f(&Reader::new(txn))
-        };
+        let reader = self.snapshots.reader()?;
+        let work = move || f(reader.as_ref());
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle
                 .spawn_blocking(work)
@@ -225,8 +225,7 @@ impl RedbStore {
     /// blocking pool cost more in thread hand-offs than the read itself, about a third of
     /// the mail pipeline's CPU time.
     fn lookup<T>(&self, f: impl FnOnce(&Reader) -> StoreResult<T>) -> StoreResult<T> {
-        let txn = self.db.begin_read().map_err(tables::backend)?;
-        f(&Reader::new(txn))
+        f(self.snapshots.reader()?.as_ref())
     }
 
     /// Sends a job to the writer thread and waits for its result.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use redb::{
@@ -491,9 +492,42 @@ fn event_at(seq: u64, json: &[u8]) -> StoreResult<Event> {
     Ok(event)
 }
 
+/// A table of a snapshot, opened on its first use: a snapshot that serves many lookups
+/// opens each table once (opening one parses its definition from the table tree).
+struct Opened<K: redb::Key + 'static, V: redb::Value + 'static> {
+    def: TableDefinition<'static, K, V>,
+    table: OnceLock<ReadOnlyTable<K, V>>,
+}
+
+impl<K: redb::Key + 'static, V: redb::Value + 'static> Opened<K, V> {
+    fn new(def: TableDefinition<'static, K, V>) -> Self {
+        Opened {
+            def,
+            table: OnceLock::new(),
+        }
+    }
+}
+
 /// A read snapshot.
 pub struct Reader {
     txn: ReadTransaction,
+    meta: Opened<&'static str, &'static [u8]>,
+    counters: Opened<&'static str, u64>,
+    tickets: Opened<&'static [u8], &'static [u8]>,
+    numbers: Opened<&'static str, &'static [u8]>,
+    articles: Opened<&'static [u8], &'static [u8]>,
+    message_ids: Opened<&'static str, &'static [u8]>,
+    blobs: Opened<&'static str, &'static [u8]>,
+    events: Opened<u64, &'static [u8]>,
+    history: Opened<&'static [u8], ()>,
+    buckets: Opened<&'static [u8], u64>,
+    view: Opened<&'static [u8], ()>,
+    by_customer: Opened<&'static [u8], ()>,
+    by_company: Opened<&'static [u8], ()>,
+    due: Opened<&'static [u8], ()>,
+    customers: Opened<&'static str, &'static [u8]>,
+    customer_emails: Opened<&'static str, &'static str>,
+    cursors: Opened<&'static str, u64>,
 }
 
 fn missing_ok<T>(r: Result<T, redb::TableError>) -> StoreResult<Option<T>> {
@@ -506,19 +540,48 @@ fn missing_ok<T>(r: Result<T, redb::TableError>) -> StoreResult<Option<T>> {
 
 impl Reader {
     pub fn new(txn: ReadTransaction) -> Reader {
-        Reader { txn }
+        Reader {
+            txn,
+            meta: Opened::new(META),
+            counters: Opened::new(COUNTERS),
+            tickets: Opened::new(TICKETS),
+            numbers: Opened::new(NUMBERS),
+            articles: Opened::new(ARTICLES),
+            message_ids: Opened::new(MESSAGE_IDS),
+            blobs: Opened::new(BLOBS),
+            events: Opened::new(EVENTS),
+            history: Opened::new(HISTORY),
+            buckets: Opened::new(BUCKETS),
+            view: Opened::new(VIEW),
+            by_customer: Opened::new(BY_CUSTOMER),
+            by_company: Opened::new(BY_COMPANY),
+            due: Opened::new(DUE),
+            customers: Opened::new(CUSTOMERS),
+            customer_emails: Opened::new(CUSTOMER_EMAILS),
+            cursors: Opened::new(CURSORS),
+        }
     }
 
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    fn table<'a, K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
-        def: TableDefinition<K, V>,
-    ) -> StoreResult<ReadOnlyTable<K, V>> {
-        missing_ok(self.txn.open_table(def))?
-            .ok_or_else(|| StoreError::Backend(format!("table {} is missing", def.name())))
+        opened: &'a Opened<K, V>,
+    ) -> StoreResult<&'a ReadOnlyTable<K, V>> {
+        if let Some(table) = opened.table.get() {
+            return Ok(table);
+        }
+        let table = missing_ok(self.txn.open_table(opened.def))?.ok_or_else(|| {
+            StoreError::Backend(format!("table {} is missing", opened.def.name()))
+        })?;
+        // Another thread sharing this snapshot may have opened it meanwhile: either is fine.
+        let _ = opened.table.set(table);
+        opened
+            .table
+            .get()
+            .ok_or_else(|| StoreError::Backend(format!("table {} is missing", opened.def.name())))
     }
 
     pub fn config(&self) -> StoreResult<Option<StoredConfig>> {
-        let meta = self.table(META)?;
+        let meta = self.table(&self.meta)?;
         let version = meta
             .get(CONFIG_VERSION)
             .map_err(backend)?
@@ -537,7 +600,7 @@ impl Reader {
     }
 
     pub fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
-        self.table(CUSTOMERS)?
+        self.table(&self.customers)?
             .get(login)
             .map_err(backend)?
             .map(|v| decode(v.value(), "customer"))
@@ -546,7 +609,7 @@ impl Reader {
 
     pub fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         let login = self
-            .table(CUSTOMER_EMAILS)?
+            .table(&self.customer_emails)?
             .get(email)
             .map_err(backend)?
             .map(|v| v.value().to_string());
@@ -557,7 +620,7 @@ impl Reader {
     }
 
     pub fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        self.table(TICKETS)?
+        self.table(&self.tickets)?
             .get(keys::id(id).as_slice())
             .map_err(backend)?
             .map(|v| decode(v.value(), "ticket"))
@@ -565,7 +628,7 @@ impl Reader {
     }
 
     fn tickets(&self, ids: impl IntoIterator<Item = TicketId>) -> StoreResult<Vec<Ticket>> {
-        let table = self.table(TICKETS)?;
+        let table = self.table(&self.tickets)?;
         ids.into_iter()
             .filter_map(|id| match table.get(keys::id(id).as_slice()) {
                 Ok(Some(v)) => Some(decode(v.value(), "ticket")),
@@ -577,7 +640,7 @@ impl Reader {
 
     pub fn ticket_by_number(&self, number: &TicketNumber) -> StoreResult<Option<Ticket>> {
         let id = self
-            .table(NUMBERS)?
+            .table(&self.numbers)?
             .get(number.as_str())
             .map_err(backend)?
             .and_then(|v| keys::id_at_end(v.value()));
@@ -589,12 +652,12 @@ impl Reader {
 
     pub fn article_by_message_id(&self, message_id: &str) -> StoreResult<Option<Article>> {
         let key = self
-            .table(MESSAGE_IDS)?
+            .table(&self.message_ids)?
             .get(message_id)
             .map_err(backend)?
             .map(|v| v.value().to_vec());
         let Some(key) = key else { return Ok(None) };
-        self.table(ARTICLES)?
+        self.table(&self.articles)?
             .get(key.as_slice())
             .map_err(backend)?
             .map(|v| decode(v.value(), "article"))
@@ -604,7 +667,7 @@ impl Reader {
     pub fn articles(&self, ticket: TicketId) -> StoreResult<Vec<Article>> {
         let lo = keys::article(ticket, 0);
         let hi = keys::article(ticket, u32::MAX);
-        self.table(ARTICLES)?
+        self.table(&self.articles)?
             .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
             .map_err(backend)?
             .map(|entry| {
@@ -616,7 +679,7 @@ impl Reader {
 
     pub fn blob(&self, hash: &ContentHash) -> StoreResult<Option<Vec<u8>>> {
         Ok(self
-            .table(BLOBS)?
+            .table(&self.blobs)?
             .get(hash.0.as_str())
             .map_err(backend)?
             .map(|v| v.value().to_vec()))
@@ -625,8 +688,8 @@ impl Reader {
     pub fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>> {
         let lo = keys::history(ticket, 0);
         let hi = keys::history(ticket, u64::MAX);
-        let events = self.table(EVENTS)?;
-        self.table(HISTORY)?
+        let events = self.table(&self.events)?;
+        self.table(&self.history)?
             .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
             .map_err(backend)?
             .map(|entry| {
@@ -650,7 +713,7 @@ impl Reader {
         if after == u64::MAX {
             return Ok(Vec::new());
         }
-        self.table(EVENTS)?
+        self.table(&self.events)?
             .range(after + 1..)
             .map_err(backend)?
             .take(limit)
@@ -663,7 +726,7 @@ impl Reader {
 
     pub fn cursor(&self, consumer: &str) -> StoreResult<u64> {
         Ok(self
-            .table(CURSORS)?
+            .table(&self.cursors)?
             .get(consumer)
             .map_err(backend)?
             .map_or(0, |v| v.value()))
@@ -671,7 +734,7 @@ impl Reader {
 
     pub fn counter(&self, key: &str) -> StoreResult<u64> {
         Ok(self
-            .table(COUNTERS)?
+            .table(&self.counters)?
             .get(key)
             .map_err(backend)?
             .map_or(0, |v| v.value()))
@@ -719,30 +782,30 @@ impl Reader {
     }
 
     pub fn query(&self, q: &TicketQuery) -> StoreResult<TicketPage> {
-        let tickets = self.table(TICKETS)?;
+        let tickets = self.table(&self.tickets)?;
         let take = q.limit.saturating_add(1);
         let mut found: Vec<(PageKey, Ticket)> = Vec::new();
         match &q.customer {
             Some(scope) => {
-                let own = self.table(BY_CUSTOMER)?;
+                let own = self.table(&self.by_customer)?;
                 self.scan(
-                    &own,
-                    &tickets,
+                    own,
+                    tickets,
                     &keys::owner_prefix(&scope.login),
                     q,
                     take,
                     &mut found,
                 )?;
                 if let Some(company) = &scope.company {
-                    let by_company = self.table(BY_COMPANY)?;
+                    let by_company = self.table(&self.by_company)?;
                     let prefix = keys::owner_prefix(company);
-                    self.scan(&by_company, &tickets, &prefix, q, take, &mut found)?;
+                    self.scan(by_company, tickets, &prefix, q, take, &mut found)?;
                 }
             }
             None => {
-                let view = self.table(VIEW)?;
+                let view = self.table(&self.view)?;
                 let buckets: Vec<Vec<u8>> = self
-                    .table(BUCKETS)?
+                    .table(&self.buckets)?
                     .iter()
                     .map_err(backend)?
                     .filter_map(|entry| {
@@ -758,7 +821,7 @@ impl Reader {
                     })
                     .collect();
                 for bucket in buckets {
-                    self.scan(&view, &tickets, &bucket, q, take, &mut found)?;
+                    self.scan(view, tickets, &bucket, q, take, &mut found)?;
                 }
             }
         }
@@ -785,7 +848,7 @@ impl Reader {
         let lo = vec![keys::due_index(kind)];
         let hi = keys::due(kind, until, TicketId(uuid::Uuid::max()));
         let ids: Vec<TicketId> = self
-            .table(DUE)?
+            .table(&self.due)?
             .range::<&[u8]>(lo.as_slice()..=hi.as_slice())
             .map_err(backend)?
             .take(limit)
@@ -802,7 +865,7 @@ impl Reader {
         let lo = vec![keys::due_index(kind)];
         let hi = vec![keys::due_index(kind) + 1];
         let first = self
-            .table(DUE)?
+            .table(&self.due)?
             .range::<&[u8]>(lo.as_slice()..hi.as_slice())
             .map_err(backend)?
             .next()

@@ -12,6 +12,7 @@ use ticketcore::acl::CustomerUser;
 use ticketcore::{StoreError, StoreResult};
 use tokio::sync::oneshot;
 
+use crate::snapshot::Snapshots;
 use crate::tables::{Encoded, Writes, backend};
 
 /// Most jobs merged into one transaction: bounds latency and transaction size.
@@ -154,8 +155,8 @@ impl Drop for Thread {
 }
 
 impl Writer {
-    /// Starts the writer thread for `db`.
-    pub fn start(db: Arc<Database>) -> Writer {
+    /// Starts the writer thread for `db`, which tells `snapshots` of every commit.
+    pub fn start(db: Arc<Database>, snapshots: Arc<Snapshots>) -> Writer {
         let (jobs, queue) = mpsc::channel::<Job>();
         let counts = Arc::new(Counts::default());
         let counted = counts.clone();
@@ -174,7 +175,7 @@ impl Writer {
                         .jobs
                         .fetch_add(group.len() as u64, Ordering::Relaxed);
                     counted.transactions.fetch_add(1, Ordering::Relaxed);
-                    run_group(&db, group);
+                    run_group(&db, &snapshots, group);
                 }
             })
             .map_err(|e| tracing::error!("cannot start the redb writer thread: {e}"))
@@ -208,7 +209,7 @@ impl Writer {
     }
 }
 
-fn run_group(db: &Database, group: Vec<Job>) {
+fn run_group(db: &Database, snapshots: &Snapshots, group: Vec<Job>) {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(e) => {
@@ -230,7 +231,12 @@ fn run_group(db: &Database, group: Vec<Job>) {
         Err(e) => Some(e),
     };
     let failure = match broken {
-        None => txn.commit().err().map(backend),
+        None => {
+            let failure = txn.commit().err().map(backend);
+            // Before anyone hears of the commit, so that their next read shows it.
+            snapshots.committed();
+            failure
+        }
         Some(e) => {
             let _ = txn.abort();
             Some(backend(e))
