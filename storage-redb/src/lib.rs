@@ -8,8 +8,10 @@
 //!
 //! Writes go to one writer thread that drains whatever has queued up and commits it as one
 //! durable transaction (group commit): sixteen tasks committing at once cost about one fsync,
-//! and each still gets its own result. Reads run on tokio's blocking pool against redb's MVCC
-//! snapshots, so they proceed while the writer commits.
+//! and each still gets its own result. The fsync runs behind the writer, which meanwhile
+//! works on the next group; a group's callers hear of it, and readers see it, once it is on
+//! disk. Reads run against redb's MVCC snapshots (point lookups right on the caller's thread,
+//! scans on tokio's blocking pool), so they proceed while the writer commits.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -26,6 +28,7 @@
 
 mod keys;
 mod snapshot;
+mod sync_behind;
 mod tables;
 mod writer;
 
@@ -45,6 +48,7 @@ use ticketcore::{
 use tokio::sync::oneshot;
 
 use crate::snapshot::Snapshots;
+use crate::sync_behind::{Disk, SyncBehind};
 use crate::tables::Reader;
 use crate::writer::{Job, Writer};
 
@@ -154,8 +158,11 @@ fn create_whole(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
-    snapshots: Arc<Snapshots>,
+    // Dropped in this order: the last store's writer joins its threads, then the snapshot
+    // they published ends, then the database closes with no transaction left open.
     writer: Writer,
+    snapshots: Arc<Snapshots>,
+    _db: Arc<Database>,
 }
 
 impl RedbStore {
@@ -170,30 +177,69 @@ impl RedbStore {
         if !path.exists() {
             create_whole(path, &options)?;
         }
-        let db = options.builder().open(path).map_err(|e| match e {
+        let refused = |e: redb::DatabaseError| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 OpenError::InUse(path.display().to_string())
             }
             e => OpenError::Redb(e.to_string()),
-        })?;
-        RedbStore::with_database(db, options.shared)
+        };
+        if options.shared {
+            // Other processes read each commit as soon as it lands: redb syncs itself.
+            let db = options.builder().open(path).map_err(refused)?;
+            return RedbStore::with_database(db, None);
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| OpenError::Redb(format!("{}: {e}", path.display())))?;
+        if file.metadata().is_ok_and(|m| m.len() == 0) {
+            // `create_whole` never leaves an empty file; redb would make one a new database.
+            return Err(OpenError::Foreign(format!("{} is empty", path.display())));
+        }
+        let file = redb::backends::FileBackend::new(file).map_err(refused)?;
+        let disk = Disk::new(file);
+        let db = options
+            .builder()
+            .create_with_backend(SyncBehind(disk.clone()))
+            .map_err(refused)?;
+        RedbStore::with_database(db, Some(disk))
     }
 
-    /// A database that lives in memory only (for tests).
+    /// A database that lives in memory only (for tests). Its commits pass through the same
+    /// deferred syncs as a file's.
     pub fn in_memory() -> Result<RedbStore, OpenError> {
-        let db = Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(|e| OpenError::Redb(e.to_string()))?;
-        RedbStore::with_database(db, false)
+        RedbStore::over(redb::backends::InMemoryBackend::new())
     }
 
-    fn with_database(db: Database, shared: bool) -> Result<RedbStore, OpenError> {
+    /// A new database on `backend`, its syncs run behind the writer.
+    fn over(backend: impl redb::StorageBackend) -> Result<RedbStore, OpenError> {
+        let disk = Disk::new(backend);
+        let db = Database::builder()
+            .create_with_backend(SyncBehind(disk.clone()))
+            .map_err(|e| OpenError::Redb(e.to_string()))?;
+        RedbStore::with_database(db, Some(disk))
+    }
+
+    /// Starts the writer on `db`, whose syncs `disk` defers (`None` for a shared file, which
+    /// redb syncs itself and every read sees as it is).
+    fn with_database(db: Database, disk: Option<Arc<Disk>>) -> Result<RedbStore, OpenError> {
+        let fail = |e: &dyn std::fmt::Display| OpenError::Redb(e.to_string());
         tables::prepare(&db, SCHEMA_VERSION)?;
         let db = Arc::new(db);
-        let snapshots = Arc::new(Snapshots::new(db.clone(), shared));
+        let snapshots = match &disk {
+            Some(disk) => {
+                // What `prepare` wrote must be on disk before readers see it.
+                disk.settle().map_err(|e| fail(&format!("sync: {e}")))?;
+                Snapshots::published(&db).map_err(|e| fail(&e))?
+            }
+            None => Snapshots::fresh(db.clone()),
+        };
+        let snapshots = Arc::new(snapshots);
         Ok(RedbStore {
-            writer: Writer::start(db, snapshots.clone()),
+            writer: Writer::start(db.clone(), disk, snapshots.clone()),
             snapshots,
+            _db: db,
         })
     }
 
@@ -360,5 +406,94 @@ impl Store for RedbStore {
             reply,
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    use redb::StorageBackend;
+    use redb::backends::InMemoryBackend;
+
+    use super::*;
+
+    /// Memory whose syncs wait while the test holds the gate shut: a disk that is slow to
+    /// make a commit durable.
+    #[derive(Debug, Default)]
+    struct Gate {
+        shut: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Gate {
+        fn set(&self, shut: bool) {
+            *self.shut.lock().unwrap_or_else(|e| e.into_inner()) = shut;
+            self.opened.notify_all();
+        }
+    }
+
+    /// Opens the gate however the test ends, so that a failing one cannot hang on its store's
+    /// last sync.
+    struct Opens(Arc<Gate>);
+
+    impl Drop for Opens {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+
+    #[derive(Debug)]
+    struct Gated {
+        memory: InMemoryBackend,
+        gate: Arc<Gate>,
+    }
+
+    impl StorageBackend for Gated {
+        fn len(&self) -> std::io::Result<u64> {
+            self.memory.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.memory.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.memory.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            let mut shut = self.gate.shut.lock().unwrap();
+            while *shut {
+                shut = self.gate.opened.wait(shut).unwrap();
+            }
+            Ok(())
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.memory.write(offset, data)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_is_answered_and_read_only_once_it_is_on_disk() {
+        let gate = Arc::new(Gate::default());
+        let store = RedbStore::over(Gated {
+            memory: InMemoryBackend::new(),
+            gate: gate.clone(),
+        })
+        .unwrap();
+        let _opens = Opens(gate.clone());
+        gate.set(true);
+        let committing = store.clone();
+        let commit = tokio::spawn(async move { committing.next_counter("k", 1).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!commit.is_finished(), "answered before its sync");
+        assert_eq!(store.counter("k").await.unwrap(), 0, "read before its sync");
+        gate.set(false);
+        assert_eq!(commit.await.unwrap().unwrap(), 1);
+        assert_eq!(
+            store.counter("k").await.unwrap(),
+            1,
+            "its caller cannot read it back"
+        );
     }
 }

@@ -1,13 +1,14 @@
-//! The read snapshot that reads share until the next commit. Beginning a read transaction
-//! and opening its tables cost more than most point lookups themselves (about a tenth of
-//! the mail pipeline's time on its one async thread), and between two commits every new
-//! snapshot would show the same state anyway.
+//! The read snapshot reads are served from. A file this process alone writes has its syncs
+//! run behind the writer (`sync_behind`), so redb's newest commit may not be on disk yet:
+//! reads get the snapshot the writer took right after its last commit that *is* on disk,
+//! published by the syncer before it answers that commit's callers. So nobody reads what a
+//! crash could still take back, a caller whose commit has returned reads it back, and no
+//! read waits for the disk.
 //!
-//! Only this process's writer changes the file (a shared file is never cached: see
-//! [`Snapshots::new`]), and it calls [`Snapshots::committed`] after each commit and before
-//! answering anyone, so a caller whose commit has returned never reads a snapshot from
-//! before it. Dropping the cached snapshot at each commit also keeps it from holding on to
-//! pages that later commits free.
+//! Sharing one snapshot between commits also saves beginning a read transaction and opening
+//! its tables for every lookup, which had been about a tenth of the mail pipeline's time on
+//! its one async thread. A file shared with other processes gets a fresh snapshot for every
+//! read: their commits are durable when they land, and ours would not publish theirs.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,131 +17,125 @@ use ticketcore::StoreResult;
 
 use crate::tables::{Reader, backend};
 
-/// The current snapshot, if one was taken since the last commit.
-#[derive(Default)]
-struct Current {
-    /// Commits so far: a snapshot begun before a commit must not be kept after it.
-    commits: u64,
-    reader: Option<Arc<Reader>>,
-}
-
-/// Hands out read snapshots, the same one until the next commit.
-pub struct Snapshots {
-    db: Arc<Database>,
-    /// `None` when other processes write to the file too: their commits would not clear it.
-    current: Option<Mutex<Current>>,
+/// Hands out read snapshots.
+pub enum Snapshots {
+    /// The snapshot of the last durable commit (the file is ours alone).
+    Published(Mutex<Arc<Reader>>),
+    /// A new snapshot for every read (other processes write too).
+    Fresh(Arc<Database>),
 }
 
 impl std::fmt::Debug for Snapshots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshots")
-            .field("shared", &self.current.is_none())
-            .finish()
+        f.write_str(match self {
+            Snapshots::Published(_) => "Snapshots::Published",
+            Snapshots::Fresh(_) => "Snapshots::Fresh",
+        })
     }
 }
 
 impl Snapshots {
-    /// Snapshots of `db`; with `shared`, a fresh one for every read.
-    pub fn new(db: Arc<Database>, shared: bool) -> Snapshots {
-        Snapshots {
-            db,
-            current: (!shared).then(|| Mutex::new(Current::default())),
-        }
+    /// Published snapshots of `db`, starting with its state now, which must be durable.
+    pub fn published(db: &Database) -> StoreResult<Snapshots> {
+        Ok(Snapshots::Published(Mutex::new(begin(db)?)))
     }
 
-    /// A snapshot showing every commit that has returned to its caller.
+    /// A fresh snapshot of `db` for every read.
+    pub fn fresh(db: Arc<Database>) -> Snapshots {
+        Snapshots::Fresh(db)
+    }
+
+    /// A snapshot showing every commit that has returned to its caller, and none that is not
+    /// on disk.
     pub fn reader(&self) -> StoreResult<Arc<Reader>> {
-        let Some(current) = &self.current else {
-            return self.begin();
-        };
-        let commits = {
-            let current = current.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(reader) = &current.reader {
-                return Ok(reader.clone());
+        match self {
+            Snapshots::Published(current) => {
+                Ok(current.lock().unwrap_or_else(|e| e.into_inner()).clone())
             }
-            current.commits
-        };
-        let reader = self.begin()?;
-        self.keep(current, commits, &reader);
-        Ok(reader)
-    }
-
-    /// Keeps `reader`, begun when `commits` commits had been made, for the reads after it,
-    /// unless a commit has happened since: then it is good for the read it was begun for,
-    /// which started before that commit returned, but not for later ones.
-    fn keep(&self, current: &Mutex<Current>, commits: u64, reader: &Arc<Reader>) {
-        let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.commits == commits {
-            current.reader = Some(reader.clone());
+            Snapshots::Fresh(db) => begin(db),
         }
     }
 
-    /// Called by the writer after each commit, before it answers: later reads need a new
-    /// snapshot.
-    pub fn committed(&self) {
-        if let Some(current) = &self.current {
-            let old = {
-                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
-                current.commits += 1;
-                current.reader.take()
-            };
-            // Ends the read transaction (unless a reader still uses it) outside the lock.
+    /// Taken by the writer right after a commit, before the next one: what readers will see
+    /// once the commit is on disk. `None` where reads take fresh snapshots.
+    pub fn after_commit(&self, db: &Database) -> Option<StoreResult<Arc<Reader>>> {
+        match self {
+            Snapshots::Published(_) => Some(begin(db)),
+            Snapshots::Fresh(_) => None,
+        }
+    }
+
+    /// Called by the syncer once the commit `reader` was taken after is on disk, before it
+    /// answers that commit's callers.
+    pub fn publish(&self, reader: Arc<Reader>) {
+        if let Snapshots::Published(current) = self {
+            let old = std::mem::replace(
+                &mut *current.lock().unwrap_or_else(|e| e.into_inner()),
+                reader,
+            );
+            // Ends the old read transaction (unless a read still uses it) outside the lock.
             drop(old);
         }
     }
+}
 
-    fn begin(&self) -> StoreResult<Arc<Reader>> {
-        let txn = self.db.begin_read().map_err(backend)?;
-        Ok(Arc::new(Reader::new(txn)))
-    }
+fn begin(db: &Database) -> StoreResult<Arc<Reader>> {
+    let txn = db.begin_read().map_err(backend)?;
+    Ok(Arc::new(Reader::new(txn)))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use redb::TableDefinition;
 
-    fn database() -> Arc<Database> {
-        let db = Database::builder()
+    const T: TableDefinition<u64, u64> = TableDefinition::new("t");
+
+    fn database() -> Database {
+        Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
-            .unwrap();
-        Arc::new(db)
+            .unwrap()
+    }
+
+    fn commit(db: &Database, value: u64) {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(T).unwrap().insert(0, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    fn value(reader: &Reader) -> Option<u64> {
+        reader.probe(T)
     }
 
     #[test]
-    fn reads_share_a_snapshot_until_the_next_commit() {
-        let snapshots = Snapshots::new(database(), false);
+    fn reads_see_a_commit_only_once_it_is_published() {
+        let db = database();
+        commit(&db, 1);
+        let snapshots = Snapshots::published(&db).unwrap();
         let first = snapshots.reader().unwrap();
         assert!(Arc::ptr_eq(&first, &snapshots.reader().unwrap()));
-        snapshots.committed();
-        let after = snapshots.reader().unwrap();
-        assert!(
-            !Arc::ptr_eq(&first, &after),
-            "a read after a commit saw the old snapshot"
+        commit(&db, 2);
+        let after = snapshots.after_commit(&db).unwrap().unwrap();
+        commit(&db, 3);
+        assert_eq!(
+            value(&snapshots.reader().unwrap()),
+            Some(1),
+            "not on disk yet"
         );
-        assert!(Arc::ptr_eq(&after, &snapshots.reader().unwrap()));
-    }
-
-    #[test]
-    fn a_snapshot_begun_before_a_commit_is_not_kept_after_it() {
-        let snapshots = Snapshots::new(database(), false);
-        let current = snapshots.current.as_ref().unwrap();
-        // A read begins its snapshot; the writer commits before the read can keep it.
-        let early = snapshots.begin().unwrap();
-        snapshots.committed();
-        snapshots.keep(current, 0, &early);
-        assert!(!Arc::ptr_eq(&early, &snapshots.reader().unwrap()));
-        // One begun after the last commit is kept.
-        snapshots.committed();
-        let fresh = snapshots.begin().unwrap();
-        snapshots.keep(current, 2, &fresh);
-        assert!(Arc::ptr_eq(&fresh, &snapshots.reader().unwrap()));
+        snapshots.publish(after);
+        assert_eq!(value(&snapshots.reader().unwrap()), Some(2));
     }
 
     #[test]
     fn a_shared_file_gets_a_fresh_snapshot_for_every_read() {
-        let snapshots = Snapshots::new(database(), true);
+        let db = Arc::new(database());
+        commit(&db, 1);
+        let snapshots = Snapshots::fresh(db.clone());
+        assert!(snapshots.after_commit(&db).is_none());
         let first = snapshots.reader().unwrap();
-        assert!(!Arc::ptr_eq(&first, &snapshots.reader().unwrap()));
+        commit(&db, 2);
+        assert_eq!(value(&first), Some(1));
+        assert_eq!(value(&snapshots.reader().unwrap()), Some(2));
     }
 }

@@ -580,6 +580,14 @@ impl Reader {
             .ok_or_else(|| StoreError::Backend(format!("table {} is missing", opened.def.name())))
     }
 
+    /// Entry 0 of a test's table, straight from the snapshot.
+    #[cfg(test)]
+    pub fn probe(&self, def: TableDefinition<u64, u64>) -> Option<u64> {
+        let table = self.txn.open_table(def).ok()?;
+        let value = table.get(0).ok()??.value();
+        Some(value)
+    }
+
     pub fn config(&self) -> StoreResult<Option<StoredConfig>> {
         let meta = self.table(&self.meta)?;
         let version = meta

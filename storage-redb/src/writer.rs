@@ -2,6 +2,11 @@
 //! redb write transaction and commits once (one fsync), then answers each caller with its own
 //! result. A job whose checks fail writes nothing and fails alone; a redb failure fails the
 //! group, and nothing of it is committed.
+//!
+//! The fsync itself runs behind the writer (see `sync_behind`): a syncer thread waits for it,
+//! publishes the group's snapshot to readers and only then answers the group's callers, while
+//! the writer thread already works on the next group. Jobs that queue up meanwhile join that
+//! next group, whose commit could not write before the sync anyway.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +18,14 @@ use ticketcore::{StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::snapshot::Snapshots;
+use crate::sync_behind::Disk;
 use crate::tables::{Encoded, Writes, backend};
 
 /// Most jobs merged into one transaction: bounds latency and transaction size.
 const MAX_GROUP: usize = 4096;
+
+/// How often a writer waiting for more jobs looks whether the last sync is done.
+const POLL: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// A write for the writer thread.
 pub enum Job {
@@ -130,9 +139,19 @@ pub struct Counts {
     jobs: AtomicU64,
 }
 
-/// The handle to the writer thread. When the last clone is dropped the queue closes, the
-/// thread finishes what it has and ends, and the drop waits for it: the database file is
-/// released when the store is gone, so it can be opened again at once.
+/// A committed group on its way to the syncer thread.
+struct Synced {
+    /// Its number: 1, 2, ... in commit order.
+    commit: u64,
+    answers: Vec<Answer>,
+    failure: Option<StoreError>,
+    /// What readers see once it is on disk (none where they take fresh snapshots).
+    snapshot: Option<StoreResult<Arc<crate::tables::Reader>>>,
+}
+
+/// The handle to the writer and syncer threads. When the last clone is dropped the queue
+/// closes, the threads finish what they have and end, and the drop waits for them: the
+/// database file is released when the store is gone, so it can be opened again at once.
 #[derive(Debug, Clone)]
 pub struct Writer {
     inner: Arc<Thread>,
@@ -141,49 +160,109 @@ pub struct Writer {
 #[derive(Debug)]
 struct Thread {
     jobs: Option<mpsc::Sender<Job>>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    /// The writer thread, then the syncer thread, which ends after it.
+    handles: Vec<std::thread::JoinHandle<()>>,
     counts: Arc<Counts>,
 }
 
 impl Drop for Thread {
     fn drop(&mut self) {
         self.jobs.take();
-        if let Some(handle) = self.handle.take() {
+        for handle in self.handles.drain(..) {
             let _ = handle.join();
         }
     }
 }
 
 impl Writer {
-    /// Starts the writer thread for `db`, which tells `snapshots` of every commit.
-    pub fn start(db: Arc<Database>, snapshots: Arc<Snapshots>) -> Writer {
+    /// Starts the writer and syncer threads for `db`, whose syncs `disk` defers (`None` where
+    /// redb syncs itself); the syncer publishes each durable group to `snapshots`.
+    pub fn start(db: Arc<Database>, disk: Option<Arc<Disk>>, snapshots: Arc<Snapshots>) -> Writer {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let (to_sync, synced) = mpsc::channel::<Synced>();
         let counts = Arc::new(Counts::default());
         let counted = counts.clone();
-        let handle = std::thread::Builder::new()
+        // The last group on disk.
+        let durable = Arc::new(AtomicU64::new(0));
+        let syncing = durable.clone();
+        let taking = snapshots.clone();
+        let writer = std::thread::Builder::new()
             .name("ticketcore-redb-writer".into())
             .spawn(move || {
+                // The last group handed to the syncer.
+                let mut last = 0;
                 while let Ok(first) = queue.recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        match queue.try_recv() {
-                            Ok(job) => group.push(job),
-                            Err(_) => break,
+                    let mut taken = 1;
+                    let more = || {
+                        while taken < MAX_GROUP {
+                            let job = match queue.try_recv() {
+                                Ok(job) => Some(job),
+                                Err(_) if durable.load(Ordering::Acquire) >= last => None,
+                                Err(_) => match queue.recv_timeout(POLL) {
+                                    Ok(job) => Some(job),
+                                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                                },
+                            };
+                            taken += usize::from(job.is_some());
+                            return job;
+                        }
+                        None
+                    };
+                    let done = run_group(&db, &taking, last + 1, first, more);
+                    counted.jobs.fetch_add(taken as u64, Ordering::Relaxed);
+                    counted.transactions.fetch_add(1, Ordering::Relaxed);
+                    if let Some(done) = done {
+                        last = done.commit;
+                        // The syncer ends only after us.
+                        let _ = to_sync.send(done);
+                    }
+                }
+            });
+        let syncer = std::thread::Builder::new()
+            .name("ticketcore-redb-syncer".into())
+            .spawn(move || {
+                while let Ok(first) = synced.recv() {
+                    let mut done = vec![first];
+                    done.extend(synced.try_iter());
+                    let unsynced = disk.as_ref().and_then(|d| d.settle().err()).map(|e| {
+                        tracing::error!("redb sync failed: {e}");
+                        backend(format!("the commit may be lost: {e}"))
+                    });
+                    for group in done {
+                        let snapshot = match (group.snapshot, &unsynced) {
+                            (Some(Ok(reader)), None) => {
+                                snapshots.publish(reader);
+                                None
+                            }
+                            (Some(Err(e)), None) => {
+                                tracing::error!("redb: no snapshot after a commit: {e}");
+                                Some(backend(format!(
+                                    "committed, but the commit cannot be read back: {e}"
+                                )))
+                            }
+                            _ => None,
+                        };
+                        syncing.store(group.commit, Ordering::Release);
+                        let failure = group.failure.or_else(|| unsynced.clone()).or(snapshot);
+                        for answer in group.answers {
+                            answer(failure.clone());
                         }
                     }
-                    counted
-                        .jobs
-                        .fetch_add(group.len() as u64, Ordering::Relaxed);
-                    counted.transactions.fetch_add(1, Ordering::Relaxed);
-                    run_group(&db, &snapshots, group);
                 }
+            });
+        let handles = [writer, syncer]
+            .into_iter()
+            .filter_map(|started| {
+                started
+                    .map_err(|e| tracing::error!("cannot start a redb writer thread: {e}"))
+                    .ok()
             })
-            .map_err(|e| tracing::error!("cannot start the redb writer thread: {e}"))
-            .ok();
+            .collect();
         Writer {
             inner: Arc::new(Thread {
                 jobs: Some(jobs),
-                handle,
+                handles,
                 counts,
             }),
         }
@@ -209,44 +288,57 @@ impl Writer {
     }
 }
 
-fn run_group(db: &Database, snapshots: &Snapshots, group: Vec<Job>) {
+/// Runs `first` and whatever `more` hands over in one transaction and commits it as group
+/// number `commit`; the answers wait for the sync. A redb failure fails the jobs run so far;
+/// those still queued get the next transaction. `None` when no transaction began.
+fn run_group(
+    db: &Database,
+    snapshots: &Snapshots,
+    commit: u64,
+    first: Job,
+    mut more: impl FnMut() -> Option<Job>,
+) -> Option<Synced> {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(e) => {
-            let error = backend(e);
-            group.into_iter().for_each(|j| j.fail(error.clone()));
-            return;
+            first.fail(backend(e));
+            return None;
         }
     };
-    let mut answers = Vec::with_capacity(group.len());
-    let mut jobs = group.into_iter();
+    let mut answers = Vec::new();
     let broken: Option<redb::Error> = match Writes::open(&txn) {
-        Ok(mut w) => jobs.by_ref().find_map(|job| match job.run(&mut w) {
-            Ok(answer) => {
-                answers.push(answer);
-                None
-            }
-            Err(e) => Some(e),
-        }),
-        Err(e) => Some(e),
-    };
-    let failure = match broken {
-        None => {
-            let failure = txn.commit().err().map(backend);
-            // Before anyone hears of the commit, so that their next read shows it.
-            snapshots.committed();
-            failure
+        Ok(mut w) => std::iter::once(first)
+            .chain(std::iter::from_fn(&mut more))
+            .find_map(|job| match job.run(&mut w) {
+                Ok(answer) => {
+                    answers.push(answer);
+                    None
+                }
+                Err(e) => Some(e),
+            }),
+        Err(e) => {
+            first.fail(backend(&e));
+            Some(e)
         }
+    };
+    let (failure, snapshot) = match broken {
+        None => match txn.commit() {
+            // Before the next commit: the snapshot shows exactly this group and those before.
+            Ok(()) => (None, snapshots.after_commit(db)),
+            Err(e) => (Some(backend(e)), None),
+        },
         Some(e) => {
             let _ = txn.abort();
-            Some(backend(e))
+            (Some(backend(e)), None)
         }
     };
     if let Some(e) = &failure {
         tracing::error!("redb group commit failed: {e}");
-        jobs.for_each(|job| job.fail(e.clone()));
     }
-    for answer in answers {
-        answer(failure.clone());
-    }
+    Some(Synced {
+        commit,
+        answers,
+        failure,
+        snapshot,
+    })
 }
