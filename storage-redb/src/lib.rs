@@ -155,6 +155,14 @@ fn create_whole(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
         .map_err(io)
 }
 
+/// Why redb would not open the database `name`.
+fn refused(name: &str) -> impl Fn(redb::DatabaseError) -> OpenError + '_ {
+    move |e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse(name.to_string()),
+        e => OpenError::Redb(e.to_string()),
+    }
+}
+
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
@@ -177,47 +185,42 @@ impl RedbStore {
         if !path.exists() {
             create_whole(path, &options)?;
         }
-        let refused = |e: redb::DatabaseError| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                OpenError::InUse(path.display().to_string())
-            }
-            e => OpenError::Redb(e.to_string()),
-        };
+        let name = path.display().to_string();
         if options.shared {
             // Other processes read each commit as soon as it lands: redb syncs itself.
-            let db = options.builder().open(path).map_err(refused)?;
+            let db = options.builder().open(path).map_err(refused(&name))?;
             return RedbStore::with_database(db, None);
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|e| OpenError::Redb(format!("{}: {e}", path.display())))?;
+            .map_err(|e| OpenError::Redb(format!("{name}: {e}")))?;
         if file.metadata().is_ok_and(|m| m.len() == 0) {
             // `create_whole` never leaves an empty file; redb would make one a new database.
-            return Err(OpenError::Foreign(format!("{} is empty", path.display())));
+            return Err(OpenError::Foreign(format!("{name} is empty")));
         }
-        let file = redb::backends::FileBackend::new(file).map_err(refused)?;
-        let disk = Disk::new(file);
-        let db = options
-            .builder()
-            .create_with_backend(SyncBehind(disk.clone()))
-            .map_err(refused)?;
-        RedbStore::with_database(db, Some(disk))
+        let file = redb::backends::FileBackend::new(file).map_err(refused(&name))?;
+        RedbStore::over(options.builder(), file, &name)
     }
 
     /// A database that lives in memory only (for tests). Its commits pass through the same
     /// deferred syncs as a file's.
     pub fn in_memory() -> Result<RedbStore, OpenError> {
-        RedbStore::over(redb::backends::InMemoryBackend::new())
+        let memory = redb::backends::InMemoryBackend::new();
+        RedbStore::over(Database::builder(), memory, "the in-memory database")
     }
 
-    /// A new database on `backend`, its syncs run behind the writer.
-    fn over(backend: impl redb::StorageBackend) -> Result<RedbStore, OpenError> {
+    /// The database on `backend` (`name` in errors), its syncs run behind the writer.
+    fn over(
+        builder: redb::Builder,
+        backend: impl redb::StorageBackend,
+        name: &str,
+    ) -> Result<RedbStore, OpenError> {
         let disk = Disk::new(backend);
-        let db = Database::builder()
+        let db = builder
             .create_with_backend(SyncBehind(disk.clone()))
-            .map_err(|e| OpenError::Redb(e.to_string()))?;
+            .map_err(refused(name))?;
         RedbStore::with_database(db, Some(disk))
     }
 
@@ -476,11 +479,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_is_answered_and_read_only_once_it_is_on_disk() {
         let gate = Arc::new(Gate::default());
-        let store = RedbStore::over(Gated {
+        let gated = Gated {
             memory: InMemoryBackend::new(),
             gate: gate.clone(),
-        })
-        .unwrap();
+        };
+        let store = RedbStore::over(Database::builder(), gated, "gated").unwrap();
         let _opens = Opens(gate.clone());
         gate.set(true);
         let committing = store.clone();
