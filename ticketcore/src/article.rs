@@ -172,6 +172,7 @@ pub struct Article {
     /// Attachments.
     pub attachments: Vec<Attachment>,
     /// Creation time.
+    #[serde(with = "crate::stamp")]
     pub created: DateTime<Utc>,
 }
 

@@ -39,8 +39,10 @@ impl DeadlineKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deadline {
     /// When it escalates (meaningless while paused).
+    #[serde(with = "crate::stamp")]
     pub due: DateTime<Utc>,
     /// When it warns (meaningless while paused).
+    #[serde(with = "crate::stamp")]
     pub warn_at: DateTime<Utc>,
     /// The queue's target, in seconds of working time.
     pub total_secs: i64,
@@ -149,6 +151,7 @@ pub struct Escalation {
     /// Solution deadline, until closed.
     pub solution: Option<Deadline>,
     /// When the first response was given.
+    #[serde(default, with = "crate::stamp::option")]
     pub first_response_at: Option<DateTime<Utc>>,
 }
 

@@ -169,6 +169,7 @@ pub enum EventKind {
         /// Holder.
         by: String,
         /// Expiry.
+        #[serde(default, with = "crate::stamp::option")]
         until: Option<DateTime<Utc>>,
     },
     /// Unlocked.
@@ -188,6 +189,7 @@ pub enum EventKind {
     /// Pending time set.
     SetPendingTime {
         /// The new pending time.
+        #[serde(default, with = "crate::stamp::option")]
         until: Option<DateTime<Utc>>,
     },
     /// Priority changed.
@@ -264,6 +266,7 @@ pub enum EventKind {
         /// Which deadline.
         deadline: DeadlineKind,
         /// When it escalates.
+        #[serde(with = "crate::stamp")]
         due: DateTime<Utc>,
     },
     /// A deadline passed: the ticket escalated.
@@ -271,6 +274,7 @@ pub enum EventKind {
         /// Which deadline.
         deadline: DeadlineKind,
         /// When it was due.
+        #[serde(with = "crate::stamp")]
         due: DateTime<Utc>,
     },
 }
@@ -322,6 +326,7 @@ pub struct Event {
     /// Its number.
     pub number: TicketNumber,
     /// When.
+    #[serde(with = "crate::stamp")]
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: Actor,

@@ -63,6 +63,7 @@ pub mod notify;
 pub mod number;
 mod numbering;
 pub mod rules;
+mod stamp;
 pub mod state;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -158,6 +158,7 @@ pub struct PageKey {
     /// 5 - priority, so that ascending order is highest priority first.
     pub rank: u8,
     /// Creation time.
+    #[serde(with = "crate::stamp")]
     pub created: DateTime<Utc>,
     /// Tie breaker.
     pub id: TicketId,

@@ -83,8 +83,10 @@ pub enum Lock {
         /// The holding agent's login.
         by: String,
         /// When the lock was taken.
+        #[serde(with = "crate::stamp")]
         since: DateTime<Utc>,
         /// When it expires (the queue's unlock timeout), if ever.
+        #[serde(default, with = "crate::stamp::option")]
         until: Option<DateTime<Utc>>,
     },
 }
@@ -161,6 +163,7 @@ pub struct Ticket {
     /// The customer's company, for company-wide customer visibility.
     pub customer_company: Option<String>,
     /// When a pending state becomes due.
+    #[serde(default, with = "crate::stamp::option")]
     pub pending_until: Option<DateTime<Utc>>,
     /// The pending reminder for `pending_until` has been sent.
     #[serde(default)]
@@ -176,8 +179,10 @@ pub struct Ticket {
     /// Agents watching (subscribed to) this ticket.
     pub watchers: BTreeSet<String>,
     /// Creation time.
+    #[serde(with = "crate::stamp")]
     pub created: DateTime<Utc>,
     /// Last change time.
+    #[serde(with = "crate::stamp")]
     pub changed: DateTime<Utc>,
     /// Compare-and-swap version: 1 after creation, +1 per commit.
     pub version: u64,
