@@ -152,7 +152,7 @@ fn read(s: &[u8]) -> Option<DateTime<Utc>> {
     let end = s.len() - 1;
     let nano = match end {
         19 => 0,
-        _ if s[19] == b'.' && (21..=29).contains(&end) => {
+        _ if s.get(19) == Some(&b'.') && (21..=29).contains(&end) => {
             num(20, end)? * 10u32.pow(9 - (end - 20) as u32)
         }
         _ => return None,
@@ -228,6 +228,8 @@ mod tests {
             "2026-03-02T24:00:00Z",
             "2026-03-02T08:00:00.Z",
             "2026-03-02T08:00:00.1234567890Z",
+            "2026-03-02T08:00:Z",
+            "2026-03-02T08:00:0Z",
             "2026-3-02T08:00:00Z",
             "2026-03-02T08:00:00",
             "",
@@ -237,6 +239,36 @@ mod tests {
             let ours = serde_json::from_str::<Ours>(&json).map(|o| o.at).ok();
             let chronos = serde_json::from_str::<Chronos>(&json).map(|c| c.at).ok();
             assert_eq!(ours, chronos, "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn reads_any_text_as_chrono_does(text in "[0-9:.TZ+-]{0,34}") {
+            let json = serde_json::to_string(&text).unwrap();
+            let ours = serde_json::from_str::<Ours>(&format!(r#"{{"at":{json}}}"#)).map(|o| o.at).ok();
+            let chronos = serde_json::from_str::<Chronos>(&format!(r#"{{"at":{json},"maybe":null}}"#)).map(|c| c.at).ok();
+            prop_assert_eq!(ours, chronos);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn reads_near_misses_as_chrono_does(at in stamp(), cut in 0usize..32, at_byte in 0usize..32, byte in "[0-9:.TZtz +-]") {
+            // A valid time cut short (and closed with Z again), and one with a byte replaced.
+            let valid = serde_json::to_value(&Chronos { at, maybe: None }).unwrap()["at"].as_str().unwrap().to_string();
+            let mut cut_short = valid.get(..cut.min(valid.len())).unwrap_or_default().to_string();
+            cut_short.push('Z');
+            let mut replaced = valid.clone().into_bytes();
+            if let Some(b) = replaced.get_mut(at_byte) {
+                *b = byte.as_bytes()[0];
+            }
+            for text in [cut_short, String::from_utf8(replaced).unwrap()] {
+                let json = serde_json::to_string(&text).unwrap();
+                let ours = serde_json::from_str::<Ours>(&format!(r#"{{"at":{json}}}"#)).map(|o| o.at).ok();
+                let chronos = serde_json::from_str::<Chronos>(&format!(r#"{{"at":{json},"maybe":null}}"#)).map(|c| c.at).ok();
+                prop_assert_eq!(ours, chronos, "{}", text);
+            }
         }
     }
 
