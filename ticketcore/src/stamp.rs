@@ -30,30 +30,26 @@ pub mod option {
 
     /// Serializes `None` as null, a time as [`super::serialize`] does.
     pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => s.serialize_some(&Stamp(at)),
-            None => s.serialize_none(),
-        }
+        at.map(Stamp).serialize(s)
     }
 
     /// Reads null as `None`, a time as [`super::deserialize`] does.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Ok(Option::<Owned>::deserialize(d)?.map(|o| o.0))
+        Ok(Option::<Stamp>::deserialize(d)?.map(|o| o.0))
     }
 
-    struct Stamp<'a>(&'a DateTime<Utc>);
+    /// A time as the functions above write and read it, so that serde's `Option` can wrap it.
+    struct Stamp(DateTime<Utc>);
 
-    impl Serialize for Stamp<'_> {
+    impl Serialize for Stamp {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            super::serialize(self.0, s)
+            super::serialize(&self.0, s)
         }
     }
 
-    struct Owned(DateTime<Utc>);
-
-    impl<'de> Deserialize<'de> for Owned {
+    impl<'de> Deserialize<'de> for Stamp {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            super::deserialize(d).map(Owned)
+            super::deserialize(d).map(Stamp)
         }
     }
 }
@@ -185,6 +181,14 @@ mod tests {
         maybe: Option<DateTime<Utc>>,
     }
 
+    /// `text` as a stored time, read by this module (with `maybe` missing) and by chrono.
+    fn read_both(text: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let json = serde_json::to_string(text).unwrap();
+        let ours = serde_json::from_str::<Ours>(&format!(r#"{{"at":{json}}}"#));
+        let chronos = serde_json::from_str::<Chronos>(&format!(r#"{{"at":{json},"maybe":null}}"#));
+        (ours.map(|o| o.at).ok(), chronos.map(|c| c.at).ok())
+    }
+
     fn stamp() -> impl Strategy<Value = DateTime<Utc>> {
         // Whole seconds, milli-, micro- and nanoseconds, leap seconds, and years outside
         // 0–9999 that chrono writes with a sign.
@@ -235,9 +239,7 @@ mod tests {
             "",
             "Z",
         ] {
-            let json = format!(r#"{{"at":"{text}","maybe":null}}"#);
-            let ours = serde_json::from_str::<Ours>(&json).map(|o| o.at).ok();
-            let chronos = serde_json::from_str::<Chronos>(&json).map(|c| c.at).ok();
+            let (ours, chronos) = read_both(text);
             assert_eq!(ours, chronos, "{text}");
         }
     }
@@ -245,9 +247,7 @@ mod tests {
     proptest! {
         #[test]
         fn reads_any_text_as_chrono_does(text in "[0-9:.TZ+-]{0,34}") {
-            let json = serde_json::to_string(&text).unwrap();
-            let ours = serde_json::from_str::<Ours>(&format!(r#"{{"at":{json}}}"#)).map(|o| o.at).ok();
-            let chronos = serde_json::from_str::<Chronos>(&format!(r#"{{"at":{json},"maybe":null}}"#)).map(|c| c.at).ok();
+            let (ours, chronos) = read_both(&text);
             prop_assert_eq!(ours, chronos);
         }
     }
@@ -264,9 +264,7 @@ mod tests {
                 *b = byte.as_bytes()[0];
             }
             for text in [cut_short, String::from_utf8(replaced).unwrap()] {
-                let json = serde_json::to_string(&text).unwrap();
-                let ours = serde_json::from_str::<Ours>(&format!(r#"{{"at":{json}}}"#)).map(|o| o.at).ok();
-                let chronos = serde_json::from_str::<Chronos>(&format!(r#"{{"at":{json},"maybe":null}}"#)).map(|c| c.at).ok();
+                let (ours, chronos) = read_both(&text);
                 prop_assert_eq!(ours, chronos, "{}", text);
             }
         }
