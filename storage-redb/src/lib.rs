@@ -1,7 +1,7 @@
 //! # ticketcore-redb
 //!
 //! ticketcore's embedded default [`Store`]: one redb file, no server. Tickets, articles and
-//! events are JSON documents in redb tables; every query path is a secondary-index table of
+//! events are MessagePack documents in redb tables; every query path is a secondary-index table of
 //! order-preserving byte keys (see `keys`), written in the same transaction as the document,
 //! so the queue view, lookups and due-time scans are range scans whose cost follows the page
 //! size, not the database size.
@@ -52,8 +52,10 @@ use crate::sync_behind::{Disk, SyncBehind};
 use crate::tables::Reader;
 use crate::writer::{Job, Writer};
 
-/// The on-disk format this version writes and understands.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The on-disk format this version writes: 2, documents in MessagePack. It reads version 1
+/// (documents in JSON) as well, and marks such a file as version 2 when it opens it, since
+/// from then on it holds documents that older builds cannot read.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -296,9 +298,9 @@ impl Store for RedbStore {
     }
 
     async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
-        let json = tables::encode(config)?;
+        let doc = tables::encode(config)?;
         self.write(|reply| Job::SaveConfig {
-            json,
+            doc,
             expected,
             reply,
         })

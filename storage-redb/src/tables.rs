@@ -1,4 +1,4 @@
-//! The redb tables: documents (JSON) and the index tables that make every read a range scan.
+//! The redb tables: documents (MessagePack, see [`encode`]) and the index tables that make every read a range scan.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -49,12 +49,24 @@ pub fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("redb: {e}"))
 }
 
+/// A document as stored: MessagePack, with field names so that fields can be added later
+/// (`#[serde(default)]`) as with JSON, which format version 1 wrote. Encoding and decoding
+/// JSON had been a sixth of the async thread's work in a mail import, which that thread's
+/// time bounds; with MessagePack the import runs 12% faster (9.5k → 10.7k messages/s in
+/// alternating runs).
 pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+/// Reads a document of either format: a JSON document (format version 1) is an object, so it
+/// starts with `{`, which no MessagePack map does (0x7b is the integer 123 there).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Backend(format!("corrupt {what}: {e}"));
+    if bytes.first() == Some(&b'{') {
+        serde_json::from_slice(bytes).map_err(|e| corrupt(&e))
+    } else {
+        rmp_serde::from_slice(bytes).map_err(|e| corrupt(&e))
+    }
 }
 
 /// Checks the format version and creates every table, in one transaction.
@@ -66,12 +78,11 @@ pub fn prepare(db: &Database, supported: u64) -> Result<(), OpenError> {
     let txn = db.begin_write().map_err(|e| fail(&e))?;
     {
         let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
-        match schema_version(&meta, supported)? {
-            Some(_) => {}
-            None => {
-                meta.insert(SCHEMA, supported.to_le_bytes().as_slice())
-                    .map_err(|e| fail(&e))?;
-            }
+        // A new file, or one of an older version: its documents are read as they are, and
+        // a build too old for what is written from now on refuses the file.
+        if schema_version(&meta, supported)? != Some(supported) {
+            meta.insert(SCHEMA, supported.to_le_bytes().as_slice())
+                .map_err(|e| fail(&e))?;
         }
     }
     // Create every table now, so readers never meet a missing one.
@@ -110,7 +121,7 @@ fn ready(db: &Database, supported: u64) -> Result<bool, OpenError> {
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
         Err(e) => return Err(fail(&e)),
     };
-    if schema_version(&meta, supported)?.is_none() {
+    if schema_version(&meta, supported)? != Some(supported) {
         return Ok(false);
     }
     let present: BTreeSet<String> = txn
@@ -191,7 +202,7 @@ impl<'t> Writes<'t> {
     }
 
     /// A logical outcome, or a redb failure that dooms the whole transaction.
-    pub fn save_config(&mut self, json: &[u8], expected: u64) -> R<StoreResult<u64>> {
+    pub fn save_config(&mut self, doc: &[u8], expected: u64) -> R<StoreResult<u64>> {
         let current = self
             .meta
             .get(CONFIG_VERSION)?
@@ -200,7 +211,7 @@ impl<'t> Writes<'t> {
         if current != expected {
             return Ok(Err(StoreError::Conflict("configuration".into())));
         }
-        self.meta.insert(CONFIG, json)?;
+        self.meta.insert(CONFIG, doc)?;
         self.meta
             .insert(CONFIG_VERSION, (current + 1).to_le_bytes().as_slice())?;
         Ok(Ok(current + 1))
@@ -237,14 +248,14 @@ impl<'t> Writes<'t> {
         if let Some(old) = old_email {
             self.customer_emails.remove(old.as_str())?;
         }
-        let json = match encode(customer) {
-            Ok(json) => json,
+        let doc = match encode(customer) {
+            Ok(doc) => doc,
             Err(e) => return Ok(Err(e)),
         };
         self.customer_emails
             .insert(email.as_str(), customer.login.as_str())?;
         self.customers
-            .insert(customer.login.as_str(), json.as_slice())?;
+            .insert(customer.login.as_str(), doc.as_slice())?;
         Ok(Ok(()))
     }
 
@@ -378,13 +389,13 @@ impl<'t> Writes<'t> {
         };
         let mut seq = base;
         let docs = tickets.iter().zip(articles).zip(events);
-        for ((w, old), ((json, article_docs), event_docs)) in
+        for ((w, old), ((doc, article_docs), event_docs)) in
             change.writes.iter().zip(olds).zip(docs)
         {
             let t = &w.ticket;
             self.reindex(old.as_ref(), t)?;
             let id = keys::id(t.id);
-            self.tickets.insert(id.as_slice(), json.as_slice())?;
+            self.tickets.insert(id.as_slice(), doc.as_slice())?;
             if old.is_none() {
                 self.numbers.insert(t.number.as_str(), id.as_slice())?;
             }
@@ -403,9 +414,9 @@ impl<'t> Writes<'t> {
                     .and_then(|(k, _)| k.value().get(16..20)?.try_into().ok())
                     .map_or(0, |b| u32::from_be_bytes(b) + 1),
             };
-            for ((article, json), index) in w.articles.iter().zip(article_docs).zip(next..) {
+            for ((article, doc), index) in w.articles.iter().zip(article_docs).zip(next..) {
                 let key = keys::article(t.id, index);
-                self.articles.insert(key.as_slice(), json.as_slice())?;
+                self.articles.insert(key.as_slice(), doc.as_slice())?;
                 if let Some(mid) = &article.message_id {
                     self.message_ids.insert(mid.as_str(), key.as_slice())?;
                 }
@@ -415,9 +426,9 @@ impl<'t> Writes<'t> {
                     self.blobs.insert(hash.0.as_str(), data.as_slice())?;
                 }
             }
-            for json in event_docs {
+            for doc in event_docs {
                 seq += 1;
-                self.events.insert(seq, json.as_slice())?;
+                self.events.insert(seq, doc.as_slice())?;
                 self.history
                     .insert(keys::history(t.id, seq).as_slice(), ())?;
             }
@@ -486,8 +497,8 @@ impl Encoded {
 }
 
 /// An event document with the sequence number its key gives it.
-fn event_at(seq: u64, json: &[u8]) -> StoreResult<Event> {
-    let mut event: Event = decode(json, "event")?;
+fn event_at(seq: u64, doc: &[u8]) -> StoreResult<Event> {
+    let mut event: Event = decode(doc, "event")?;
     event.seq = seq;
     Ok(event)
 }
@@ -597,13 +608,13 @@ impl Reader {
         let Some(version) = version else {
             return Ok(None);
         };
-        let json = meta
+        let doc = meta
             .get(CONFIG)
             .map_err(backend)?
             .ok_or_else(|| StoreError::Backend("configuration version without document".into()))?;
         Ok(Some(StoredConfig {
             version,
-            config: decode(json.value(), "configuration")?,
+            config: decode(doc.value(), "configuration")?,
         }))
     }
 
@@ -708,11 +719,11 @@ impl Reader {
                     .and_then(|b| b.try_into().ok())
                     .map(u64::from_be_bytes)
                     .ok_or_else(|| StoreError::Backend("corrupt history key".into()))?;
-                let json = events
+                let doc = events
                     .get(seq)
                     .map_err(backend)?
                     .ok_or_else(|| StoreError::Backend(format!("event {seq} is missing")))?;
-                event_at(seq, json.value())
+                event_at(seq, doc.value())
             })
             .collect()
     }
@@ -774,10 +785,10 @@ impl Reader {
             let Some(key) = keys::page_at_end(k.value()) else {
                 return Err(StoreError::Backend("corrupt index key".into()));
             };
-            let Some(json) = tickets.get(keys::id(key.id).as_slice()).map_err(backend)? else {
+            let Some(doc) = tickets.get(keys::id(key.id).as_slice()).map_err(backend)? else {
                 continue;
             };
-            let ticket: Ticket = decode(json.value(), "ticket")?;
+            let ticket: Ticket = decode(doc.value(), "ticket")?;
             if q.matches(&ticket) {
                 out.push((key, ticket));
                 found += 1;
@@ -880,5 +891,39 @@ impl Reader {
             .transpose()
             .map_err(backend)?;
         Ok(first.and_then(|(k, _)| keys::time_of(k.value().get(1..)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use ticketcore::Config;
+    use ticketcore::testkit::strategies;
+
+    use super::{decode, encode};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(strategies::cases(64)))]
+
+        /// Configurations carry the most serde shapes (maps, nested enums, calendars,
+        /// durations): they read back from either format as they were.
+        #[test]
+        fn a_configuration_reads_back_from_either_format(config in strategies::config()) {
+            prop_assert_eq!(&decode::<Config>(&encode(&config).unwrap(), "configuration").unwrap(), &config);
+            let json = serde_json::to_vec(&config).unwrap();
+            prop_assert_eq!(&decode::<Config>(&json, "configuration").unwrap(), &config);
+        }
+    }
+
+    #[test]
+    fn what_is_neither_format_is_a_clear_error() {
+        for bytes in [&b""[..], b"{not json", b"\xc1", b"\x81\xa2id"] {
+            let e = decode::<Config>(bytes, "configuration")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("corrupt configuration"), "{e}");
+        }
     }
 }

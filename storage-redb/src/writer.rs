@@ -48,7 +48,7 @@ pub enum Job {
     /// Replace the configuration (compare-and-swap).
     SaveConfig {
         /// The document.
-        json: Vec<u8>,
+        doc: Vec<u8>,
         /// Expected current version.
         expected: u64,
         /// New version.
@@ -106,10 +106,10 @@ impl Job {
             }
             Job::Counter { key, count, reply } => answer(reply, w.next_counter(&key, count)?),
             Job::SaveConfig {
-                json,
+                doc,
                 expected,
                 reply,
-            } => answer(reply, w.save_config(&json, expected)?),
+            } => answer(reply, w.save_config(&doc, expected)?),
             Job::PutCustomer { customer, reply } => answer(reply, w.put_customer(&customer)?),
             Job::SaveCursor {
                 consumer,

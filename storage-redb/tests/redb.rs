@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use ticketcore::rules::{self, Ctx, Fresh};
 use ticketcore::testkit::{desk_with, fixture_config};
 use ticketcore::{
@@ -226,4 +226,136 @@ async fn an_abandoned_number_reservation_blocks_no_later_creation() {
     .expect("the creation after an abandoned one went ahead")
     .unwrap();
     assert!(created.ticket.number.as_str().starts_with("20260302"));
+}
+
+/// Rewrites every document of a closed store as format version 1 wrote it: JSON.
+fn rewrite_as_version_1(path: &std::path::Path) {
+    fn json<T: serde::Serialize + serde::de::DeserializeOwned>(doc: &[u8]) -> Vec<u8> {
+        let value: T = rmp_serde::from_slice(doc).unwrap();
+        serde_json::to_vec(&value).unwrap()
+    }
+    /// Rewrites table `$name`'s documents of type `$doc`; `$owned` makes a key outlive its read.
+    macro_rules! rewrite {
+        ($txn:expr, $name:literal, $key:ty, $owned:expr, $doc:ty) => {{
+            let mut table = $txn
+                .open_table(TableDefinition::<$key, &[u8]>::new($name))
+                .unwrap();
+            let docs: Vec<_> = table
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    ($owned(k.value()), json::<$doc>(v.value()))
+                })
+                .collect();
+            for (key, doc) in &docs {
+                table.insert(&**key, doc.as_slice()).unwrap();
+            }
+            assert!(!docs.is_empty(), "no {} to rewrite", $name);
+        }};
+    }
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    rewrite!(txn, "tickets", &[u8], <[u8]>::to_vec, ticketcore::Ticket);
+    rewrite!(txn, "articles", &[u8], <[u8]>::to_vec, ticketcore::Article);
+    rewrite!(txn, "events", u64, Box::new, ticketcore::Event);
+    rewrite!(
+        txn,
+        "customers",
+        &str,
+        str::to_string,
+        ticketcore::acl::CustomerUser
+    );
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        let config = json::<ticketcore::Config>(meta.get("config").unwrap().unwrap().value());
+        meta.insert("config", config.as_slice()).unwrap();
+        meta.insert("schema_version", 1u64.to_le_bytes().as_slice())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+fn schema_version(path: &std::path::Path) -> u64 {
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    let bytes = meta.get("schema_version").unwrap().unwrap();
+    u64::from_le_bytes(bytes.value().try_into().unwrap())
+}
+
+/// Format version 1 stored JSON documents: such a file opens, reads as it was written, takes
+/// new (MessagePack) documents beside the old ones, and is marked version 2 so that a build
+/// that reads only JSON refuses it instead of misreading it.
+#[tokio::test]
+async fn a_version_1_file_of_json_documents_reads_as_written_and_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    let root = Actor::agent("root");
+    let (id, articles, events, config, karla) = {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+        let (desk, _) = desk_with(store.clone(), fixture_config(), 1).await;
+        let input = NewTicket::new(
+            "Support",
+            "printer",
+            Channel::Email,
+            Message::text("broken"),
+        )
+        .for_customer("karla");
+        let id = desk.create_ticket(&root, input).await.unwrap().ticket.id;
+        desk.lock(&root, id).await.unwrap();
+        desk.note(
+            &root,
+            id,
+            Message::text("checked the toner"),
+            false,
+            &["anna"],
+        )
+        .await
+        .unwrap();
+        desk.reply(&root, id, Message::text("we are on it"))
+            .await
+            .unwrap();
+        desk.move_ticket(&root, id, "Support::Level2")
+            .await
+            .unwrap();
+        (
+            id,
+            store.articles(id).await.unwrap(),
+            store.events_since(0, 100).await.unwrap(),
+            store.config().await.unwrap().unwrap(),
+            store.customer("karla").await.unwrap().unwrap(),
+        )
+    };
+    let ticket = RedbStore::open(&path)
+        .unwrap()
+        .ticket(id)
+        .await
+        .unwrap()
+        .unwrap();
+    rewrite_as_version_1(&path);
+    assert_eq!(schema_version(&path), 1);
+
+    {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+        assert_eq!(store.ticket(id).await.unwrap().unwrap(), ticket);
+        assert_eq!(store.articles(id).await.unwrap(), articles);
+        assert_eq!(store.events_since(0, 100).await.unwrap(), events);
+        assert_eq!(store.history(id).await.unwrap(), events);
+        assert_eq!(store.config().await.unwrap().unwrap(), config);
+        assert_eq!(store.customer("karla").await.unwrap().unwrap(), karla);
+        // A JSON ticket is changed: its new version is a MessagePack document.
+        let (desk, _) = desk_with(store.clone(), fixture_config(), 2).await;
+        desk.unlock(&root, id).await.unwrap();
+        assert_eq!(store.articles(id).await.unwrap(), articles);
+    }
+    assert_eq!(schema_version(&path), SCHEMA_VERSION);
+    let store = RedbStore::open(&path).unwrap();
+    let history = store.history(id).await.unwrap();
+    assert_eq!(history[..events.len()], events[..]);
+    assert!(history.len() > events.len());
+    assert_eq!(
+        store.ticket(id).await.unwrap().unwrap().version,
+        ticket.version + 1
+    );
 }
