@@ -90,29 +90,6 @@ fn strip_brackets(id: &str) -> String {
         .to_string()
 }
 
-/// The Message-ID of a raw message and the ids it answers (In-Reply-To, References), read
-/// from its header alone: enough for a bulk import to hold a reply back until the message
-/// it answers is in.
-pub fn thread_ids(raw: &[u8]) -> (Option<String>, Vec<String>) {
-    // Parsing every header field, as a delivery does, had cost a bulk import's loop more
-    // than the rest of its work on a message.
-    static IDS_ONLY: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
-        MessageParser::new()
-            .with_message_ids()
-            .default_header_ignore()
-    });
-    let Some(message) = IDS_ONLY.parse_headers(raw) else {
-        return (None, Vec::new());
-    };
-    let id = message
-        .message_id()
-        .map(strip_brackets)
-        .filter(|id| !id.is_empty());
-    let mut answers = ids(message.in_reply_to());
-    answers.extend(ids(message.references()));
-    (id, answers)
-}
-
 /// Whether `raw` can be taken in at all, reading no more than its header: the checks whose
 /// failure an MTA reports to the sender (too large, not a message). What a spool checks
 /// before it accepts mail that is delivered later.

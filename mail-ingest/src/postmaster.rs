@@ -136,15 +136,28 @@ impl Postmaster {
     pub async fn deliver(&self, raw: &[u8]) -> Result<Delivery, MailError> {
         let config = self.desk.config().await?;
         let mail = Inbound::parse(raw, config.mail.max_message_size)?;
+        self.take(&config, &mail).await
+    }
+
+    /// Delivers a message parsed beforehand (with the size limit then in force), as
+    /// [`deliver`](Self::deliver) does after parsing: a bulk import parses each message as
+    /// it reads it, to see which others it answers.
+    pub async fn deliver_parsed(&self, mail: &Inbound) -> Result<Delivery, MailError> {
+        let config = self.desk.config().await?;
+        self.take(&config, mail).await
+    }
+
+    /// Everything of a delivery after parsing.
+    async fn take(&self, config: &Arc<Config>, mail: &Inbound) -> Result<Delivery, MailError> {
         let store = self.desk.store().clone();
         let identity = mail.identity();
         if let Some(duplicate) = self.taken_in(&identity).await? {
             return Ok(duplicate);
         }
         if mail.report.is_some() {
-            return self.bounce(&config, &mail).await;
+            return self.bounce(config, mail).await;
         }
-        let filtered = self.filters(&config)?.apply(&mail);
+        let filtered = self.filters(config)?.apply(mail);
         if let Some(name) = &filtered.dropped_by {
             tracing::info!(message = %identity, filter = %name, "mail dropped by filter");
             return Ok(Delivery::without_ticket(
@@ -152,12 +165,9 @@ impl Postmaster {
                 format!("dropped by filter {name:?}"),
             ));
         }
-        let result = match thread(store.as_ref(), &config, &mail).await? {
-            Some((ticket, clue)) => {
-                self.follow_up(&config, &mail, &filtered, ticket, clue)
-                    .await
-            }
-            None => self.create(&config, &mail, &filtered, None).await,
+        let result = match thread(store.as_ref(), config, mail).await? {
+            Some((ticket, clue)) => self.follow_up(config, mail, &filtered, ticket, clue).await,
+            None => self.create(config, mail, &filtered, None).await,
         };
         match result {
             // Delivered concurrently by someone else: the first one counts.
