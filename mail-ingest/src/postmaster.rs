@@ -154,8 +154,10 @@ impl Postmaster {
         if let Some(duplicate) = self.taken_in(&identity).await? {
             return Ok(duplicate);
         }
+        // Boxed, as the follow-up below: the state of the rarer paths would otherwise
+        // enlarge every delivery's, which a bulk import holds hundreds of at once.
         if mail.report.is_some() {
-            return self.bounce(config, mail).await;
+            return Box::pin(self.bounce(config, mail)).await;
         }
         let filtered = self.filters(config)?.apply(mail);
         if let Some(name) = &filtered.dropped_by {
@@ -166,7 +168,9 @@ impl Postmaster {
             ));
         }
         let result = match thread(store.as_ref(), config, mail).await? {
-            Some((ticket, clue)) => self.follow_up(config, mail, &filtered, ticket, clue).await,
+            Some((ticket, clue)) => {
+                Box::pin(self.follow_up(config, mail, &filtered, ticket, clue)).await
+            }
             None => self.create(config, mail, &filtered, None).await,
         };
         match result {
@@ -241,12 +245,7 @@ impl Postmaster {
                 mail.subject.clone()
             }
         });
-        let mut input = NewTicket::new(queue, title, Channel::Email, Self::message(mail));
-        input.sender = Sender::Customer;
-        input.customer = customer;
-        input.customer_company = company;
-        input.state = filtered.set.state.clone();
-        input.priority = match filtered.set.priority {
+        let priority = match filtered.set.priority {
             Some(p) => Some(Priority::new(p)?),
             None => None,
         };
@@ -254,25 +253,35 @@ impl Postmaster {
             .answer(
                 config,
                 mail,
-                &input.queue,
-                Recipient::new(input.customer.as_deref(), name),
+                &queue,
+                Recipient::new(customer.as_deref(), name),
                 Response::NewTicket,
             )
             .await?;
-        // Kept for the rare retry without the answer (only when there is an answer).
-        let plain = answer.as_ref().map(|_| input.clone());
+        // Built again for the rare retry without the answer, rather than copied (with its
+        // body and attachments) for every message in case of one.
+        let input = || {
+            let mut input = NewTicket::new(&queue, &title, Channel::Email, Self::message(mail));
+            input.sender = Sender::Customer;
+            input.customer = customer.clone();
+            input.customer_company = company.clone();
+            input.state = filtered.set.state.clone();
+            input.priority = priority;
+            input
+        };
         let first = self
             .desk
-            .create_ticket_then(&Actor::System, input, |config, ticket| {
+            .create_ticket_then(&Actor::System, input(), |config, ticket| {
                 answer.as_ref().map(|a| a.op(config, ticket))
             })
             .await;
-        let created = match (first, plain) {
+        let created = match first {
             // The sender's last auto-response of the day went to a concurrent delivery.
-            (Err(ticketcore::Error::Store(StoreError::QuotaExhausted(_))), Some(plain)) => {
-                (self.desk.create_ticket(&Actor::System, plain).await?, false)
-            }
-            (other, _) => (other?, answer.is_some()),
+            Err(ticketcore::Error::Store(StoreError::QuotaExhausted(_))) if answer.is_some() => (
+                self.desk.create_ticket(&Actor::System, input()).await?,
+                false,
+            ),
+            other => (other?, answer.is_some()),
         };
         let mut delivery = Delivery::to(Outcome::Created, &created.0.ticket);
         delivery.reason = reason;

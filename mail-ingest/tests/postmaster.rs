@@ -436,6 +436,55 @@ async fn no_auto_response_to_machines_and_at_most_n_per_sender_a_day() {
     assert!(s.postmaster.deliver(&raw).await.unwrap().auto_response);
 }
 
+/// Deliveries from one sender at once all see allowance left, but the store counts each
+/// auto-response in its commit: those over the limit are taken in without one.
+#[tokio::test]
+async fn concurrent_deliveries_from_one_sender_share_its_daily_allowance() {
+    let config = common::CONFIG.replace(
+        "auto_responses_per_sender_per_day = 10",
+        "auto_responses_per_sender_per_day = 2",
+    );
+    let store = Arc::new(ticketcore_redb::RedbStore::in_memory().unwrap());
+    let s = common::setup_on(store, &config).await;
+    let messages: Vec<Vec<u8>> = (0..6)
+        .map(|i| {
+            mail(
+                "Sam <sam@example.org>",
+                "support@desk.example",
+                &format!("Question {i}"),
+                &format!("c{i}@s"),
+                "",
+            )
+        })
+        .collect();
+    let (a, b, c, d, e, f) = tokio::join!(
+        s.postmaster.deliver(&messages[0]),
+        s.postmaster.deliver(&messages[1]),
+        s.postmaster.deliver(&messages[2]),
+        s.postmaster.deliver(&messages[3]),
+        s.postmaster.deliver(&messages[4]),
+        s.postmaster.deliver(&messages[5]),
+    );
+    let deliveries: Vec<_> = [a, b, c, d, e, f].into_iter().map(Result::unwrap).collect();
+    assert!(
+        deliveries.iter().all(|d| d.outcome == Outcome::Created),
+        "{deliveries:?}"
+    );
+    let answered = deliveries.iter().filter(|d| d.auto_response).count();
+    assert_eq!(answered, 2, "{deliveries:?}");
+    for d in &deliveries {
+        let ticket = s
+            .store
+            .ticket_by_number(d.ticket.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let articles = s.store.articles(ticket.id).await.unwrap();
+        assert_eq!(articles.len(), 1 + usize::from(d.auto_response), "{d:?}");
+        assert_eq!(articles[0].body.trim(), "Hello.");
+    }
+}
+
 #[tokio::test]
 async fn bounces_attach_to_the_ticket_whose_mail_bounced() {
     let s = setup().await;

@@ -245,7 +245,7 @@ pub fn follow_up_action(config: &Config, ticket: &Ticket) -> FollowUpAction {
 struct Draft<'a> {
     ctx: Ctx<'a>,
     /// The ticket before the change; `None` while creating.
-    before: Option<Ticket>,
+    before: Option<&'a Ticket>,
     expected: Option<u64>,
     ticket: Ticket,
     articles: Vec<Article>,
@@ -254,12 +254,21 @@ struct Draft<'a> {
 }
 
 impl<'a> Draft<'a> {
-    fn of(ctx: Ctx<'a>, ticket: &Ticket) -> Draft<'a> {
+    fn of(ctx: Ctx<'a>, ticket: &'a Ticket) -> Draft<'a> {
+        Draft {
+            expected: Some(ticket.version),
+            before: Some(ticket),
+            ..Draft::new(ctx, ticket.clone())
+        }
+    }
+
+    /// A draft creating `ticket`.
+    fn new(ctx: Ctx<'a>, ticket: Ticket) -> Draft<'a> {
         Draft {
             ctx,
-            before: Some(ticket.clone()),
-            expected: Some(ticket.version),
-            ticket: ticket.clone(),
+            before: None,
+            expected: None,
+            ticket,
             articles: Vec::new(),
             blobs: Vec::new(),
             events: Vec::new(),
@@ -429,7 +438,7 @@ impl<'a> Draft<'a> {
             }
             escalation::refresh(
                 self.ctx.config,
-                self.before.as_ref(),
+                self.before,
                 &mut ticket,
                 &self.articles,
                 self.ctx.now,
@@ -627,17 +636,14 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         changed: ctx.now,
         version: 0,
     };
-    let mut draft = Draft {
-        expected: None,
-        before: None,
-        ..Draft::of(ctx, &ticket)
-    };
-    draft.event(EventKind::NewTicket {
+    let event = EventKind::NewTicket {
         queue: ticket.queue.clone(),
         state: ticket.state.clone(),
         priority,
         customer,
-    });
+    };
+    let mut draft = Draft::new(ctx, ticket);
+    draft.event(event);
     let article = fresh.article;
     draft.event(match input.channel {
         Channel::Email => EventKind::EmailCustomer { article },
