@@ -13,7 +13,12 @@ use ticketcore::{Config, Desk, MemoryStore, Store};
 use ticketcore_mail::{Inbound, Postmaster, source};
 use ticketcore_redb::RedbStore;
 
+/// Messages per run: a small import, whose start (the first number block, the first group
+/// commit) weighs in its figure.
 const MESSAGES: usize = 2_000;
+
+/// Messages per run of the long import, which shows the rate a large mbox keeps up.
+const LONG: usize = 10_000;
 
 /// The allocator `ticketctl` ships with, as this measures its import; the other benchmarks
 /// measure the library as any application embeds it, on the system allocator.
@@ -52,10 +57,10 @@ default_queue = "Support"
 auto_responses_per_sender_per_day = 1000
 "#;
 
-/// A run's messages: three in four new requests (a quarter with an attachment), one in four
-/// a follow-up answering an earlier one by In-Reply-To. `run` keeps ids apart across runs.
-fn corpus(run: usize) -> Vec<Vec<u8>> {
-    (0..MESSAGES)
+/// A run's `n` messages: three in four new requests (a quarter with an attachment), one in
+/// four a follow-up answering an earlier one by In-Reply-To. `run` keeps ids apart across runs.
+fn corpus(run: usize, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
         .map(|i| {
             let to = if i % 3 == 0 { "sales@desk.example" } else { "support@desk.example" };
             let reply = if i % 4 == 3 {
@@ -98,7 +103,7 @@ async fn deliver_all(postmaster: Arc<Postmaster>, messages: Vec<Vec<u8>>) {
     .expect("delivered");
 }
 
-/// Times the pipeline on fresh desks from `store`, one run of [`MESSAGES`] per iteration, on
+/// Times the pipeline on fresh desks from `store`, one run of `n` messages per iteration, on
 /// the single-threaded runtime `ticketctl` runs an import on. On 2 cores that is also the
 /// faster one: the store's own threads (redb's writer) get the other core, where two async
 /// workers spent their time handing tasks to each other (7.2k instead of 8.1k messages/s
@@ -106,6 +111,7 @@ async fn deliver_all(postmaster: Arc<Postmaster>, messages: Vec<Vec<u8>>) {
 fn pipeline(
     c: &mut Criterion,
     name: &str,
+    n: usize,
     mut store: impl FnMut(&tokio::runtime::Runtime) -> Arc<dyn Store>,
 ) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -115,14 +121,14 @@ fn pipeline(
     let mut group = c.benchmark_group("mail/pipeline");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.throughput(Throughput::Elements(n as u64));
     let mut run = 0;
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 run += 1;
-                let messages = corpus(run);
+                let messages = corpus(run, n);
                 let store = store(&rt);
                 let postmaster = rt.block_on(async {
                     let desk = Desk::new(store);
@@ -142,7 +148,7 @@ fn pipeline(
 }
 
 fn all(c: &mut Criterion) {
-    let messages = corpus(0);
+    let messages = corpus(0, MESSAGES);
     let mut group = c.benchmark_group("mail/parse");
     group.throughput(Throughput::Elements(MESSAGES as u64));
     group.bench_function("inbound", |b| {
@@ -154,20 +160,23 @@ fn all(c: &mut Criterion) {
     });
     group.finish();
 
-    pipeline(c, "memory", |_| Arc::new(MemoryStore::new()));
+    pipeline(c, "memory", MESSAGES, |_| Arc::new(MemoryStore::new()));
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut n = 0;
-    pipeline(c, "redb", |_| {
+    let mut file = 0;
+    let mut redb = || {
         // The last run's file goes (its store is closed by now): a hundred runs would leave
         // gigabytes behind.
-        let _ = std::fs::remove_file(dir.path().join(format!("mail{n}.redb")));
-        n += 1;
-        Arc::new(RedbStore::open(dir.path().join(format!("mail{n}.redb"))).expect("open"))
-    });
+        let _ = std::fs::remove_file(dir.path().join(format!("mail{file}.redb")));
+        file += 1;
+        let store = RedbStore::open(dir.path().join(format!("mail{file}.redb"))).expect("open");
+        Arc::new(store) as Arc<dyn Store>
+    };
+    pipeline(c, "redb", MESSAGES, |_| redb());
+    pipeline(c, "redb-10k", LONG, |_| redb());
     let url = std::env::var("TICKETCORE_BENCH_POSTGRES_URL")
         .or_else(|_| std::env::var("TICKETCORE_TEST_POSTGRES_URL"));
     if let Ok(url) = url {
-        pipeline(c, "postgres", |rt| {
+        pipeline(c, "postgres", MESSAGES, |rt| {
             Arc::new(rt.block_on(ticketcore_benches::backend::postgres_store(&url)))
         });
     }
