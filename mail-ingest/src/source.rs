@@ -140,7 +140,7 @@ fn trim_separator(mut message: Vec<u8>) -> Vec<u8> {
 /// window that let every message fly, the whole pipeline ran 6.2k messages/s into redb with
 /// 64 in flight, 8.2k with 256 and 8.8k with 1,024; into PostgreSQL 1.8k with 64 and 2.7k
 /// with 256. Through this function, whose replies wait for their parents, on ticketctl's
-/// single-threaded runtime: 11.2k–14.2k and 2.5k (redb's documents in MessagePack).
+/// single-threaded runtime: 10.7k–14.2k and 2.5k (redb's documents in MessagePack).
 pub const IN_FLIGHT: usize = 256;
 
 /// Delivers the messages of an mbox file, up to `in_flight` at once (see [`deliver_all`]).
