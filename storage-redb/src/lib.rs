@@ -1,10 +1,10 @@
 //! # ticketcore-redb
 //!
 //! ticketcore's embedded default [`Store`]: one redb file, no server. Tickets, articles and
-//! events are MessagePack documents in redb tables; every query path is a secondary-index table of
-//! order-preserving byte keys (see `keys`), written in the same transaction as the document,
-//! so the queue view, lookups and due-time scans are range scans whose cost follows the page
-//! size, not the database size.
+//! events are MessagePack documents in redb tables; every query path is a secondary-index
+//! table of order-preserving byte keys (see `keys`), written in the same transaction as the
+//! document, so the queue view, lookups and due-time scans are range scans whose cost follows
+//! the page size, not the database size.
 //!
 //! Writes go to one writer thread that drains whatever has queued up and commits it as one
 //! durable transaction (group commit): sixteen tasks committing at once cost about one fsync,
