@@ -6,7 +6,7 @@
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
-use ticketcore::{Actor, Article, Config, Sender, Store, Ticket};
+use ticketcore::{Actor, Article, Config, Desk, Sender, Ticket};
 
 use crate::MailError;
 use crate::inbound::addresses_in;
@@ -26,10 +26,7 @@ pub struct Outgoing {
 }
 
 /// A recipient list entry: a customer login (looked up) or a written address.
-async fn resolve(
-    store: &dyn Store,
-    list: &str,
-) -> Result<Vec<(Option<String>, String)>, MailError> {
+async fn resolve(desk: &Desk, list: &str) -> Result<Vec<(Option<String>, String)>, MailError> {
     let mut out = Vec::new();
     for entry in list
         .split([',', ';'])
@@ -44,7 +41,7 @@ async fn resolve(
             for address in addresses_in(entry) {
                 out.push((name.clone(), address));
             }
-        } else if let Some(customer) = store.customer(entry).await?
+        } else if let Some(customer) = desk.customer(&Actor::System, entry).await?
             && !customer.email.is_empty()
         {
             out.push((Some(customer.name), customer.email));
@@ -62,7 +59,7 @@ fn address(name: Option<String>, email: String) -> Address<'static> {
 
 /// Composes `article` of `ticket` (an agent's answer or an auto-response) for sending.
 pub async fn compose(
-    store: &dyn Store,
+    desk: &Desk,
     config: &Config,
     ticket: &Ticket,
     article: &Article,
@@ -85,8 +82,8 @@ pub async fn compose(
             .unwrap_or_else(|| login.clone()),
         _ => ticket.queue.clone(),
     };
-    let to = resolve(store, &article.to).await?;
-    let cc = resolve(store, &article.cc).await?;
+    let to = resolve(desk, &article.to).await?;
+    let cc = resolve(desk, &article.cc).await?;
     if to.is_empty() {
         return Err(MailError::Transport(format!(
             "ticket {}: no address to send to in {:?}",
@@ -109,7 +106,7 @@ pub async fn compose(
     let (in_reply_to, references) = match &article.in_reply_to {
         Some(id) => (Some(id.clone()), article.references.clone()),
         None => {
-            let articles = store.articles(ticket.id).await?;
+            let articles = desk.articles(&Actor::System, ticket.id).await?;
             match articles
                 .iter()
                 .rev()
@@ -157,9 +154,17 @@ pub async fn compose(
             .header("X-Loop", Raw::new(system.clone()));
     }
     for attachment in &article.attachments {
-        let data = store.blob(&attachment.hash).await?.ok_or_else(|| {
-            MailError::Transport(format!("attachment {} is missing", attachment.name))
-        })?;
+        let data = match desk
+            .attachment(&Actor::System, ticket.id, &attachment.hash)
+            .await
+        {
+            Ok(data) => data,
+            Err(ticketcore::Error::NotFound(_)) => {
+                let missing = format!("attachment {} is missing", attachment.name);
+                return Err(MailError::Transport(missing));
+            }
+            Err(e) => return Err(e.into()),
+        };
         builder = builder.attachment(
             attachment.content_type.clone(),
             attachment.name.clone(),

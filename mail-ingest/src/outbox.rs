@@ -43,15 +43,16 @@ impl Outbox {
 
     /// Sends everything due now; returns at the end of the log or at a temporary failure.
     pub async fn run_once(&self) -> Result<OutboxReport, MailError> {
-        let store = self.desk.store().clone();
+        let system = &Actor::System;
         let mut report = OutboxReport::default();
-        let mut cursor = store.cursor(Self::CONSUMER).await?;
+        let mut cursor = self.desk.cursor(system, Self::CONSUMER).await?;
         loop {
-            let events = store.events_since(cursor, 256).await?;
-            let Some(last) = events.last().map(|e| e.seq) else {
+            let page = self.desk.events_since(system, cursor, 256).await?;
+            if page.cursor == cursor {
                 break;
-            };
-            for event in events {
+            }
+            let last = page.cursor;
+            for event in page.events {
                 let article = match &event.kind {
                     EventKind::SendAnswer { article, .. }
                     | EventKind::SendAutoReply { article, .. } => *article,
@@ -61,7 +62,10 @@ impl Outbox {
                     Ok(()) => report.sent += 1,
                     Err(SendError::Temporary(reason)) => {
                         tracing::warn!(ticket = %event.number, %reason, "mail not sent yet");
-                        store.save_cursor(Self::CONSUMER, event.seq - 1).await?;
+                        let before = event.seq - 1;
+                        self.desk
+                            .save_cursor(system, Self::CONSUMER, before)
+                            .await?;
                         report.waiting = true;
                         return Ok(report);
                     }
@@ -72,10 +76,14 @@ impl Outbox {
                     }
                 }
                 // Past this mail for good, before the next is sent.
-                store.save_cursor(Self::CONSUMER, event.seq).await?;
+                self.desk
+                    .save_cursor(system, Self::CONSUMER, event.seq)
+                    .await?;
             }
             cursor = last;
-            store.save_cursor(Self::CONSUMER, cursor).await?;
+            self.desk
+                .save_cursor(system, Self::CONSUMER, cursor)
+                .await?;
         }
         Ok(report)
     }
@@ -86,14 +94,16 @@ impl Outbox {
         ticket: TicketId,
         article: ticketcore::ArticleId,
     ) -> Result<Result<(), SendError>, MailError> {
-        let store = self.desk.store();
         let config = self.desk.config().await?;
-        let Some(t) = store.ticket(ticket).await? else {
-            return Ok(Err(SendError::Permanent(format!(
-                "ticket {ticket} is gone"
-            ))));
+        let t = match self.desk.ticket(&Actor::System, ticket).await {
+            Ok(t) => t,
+            Err(ticketcore::Error::NotFound(_)) => {
+                let gone = format!("ticket {ticket} is gone");
+                return Ok(Err(SendError::Permanent(gone)));
+            }
+            Err(e) => return Err(e.into()),
         };
-        let articles = store.articles(ticket).await?;
+        let articles = self.desk.articles(&Actor::System, ticket).await?;
         let Some(a) = articles.iter().find(|a| a.id == article) else {
             return Ok(Err(SendError::Permanent(format!(
                 "article {article} is gone"
@@ -102,7 +112,7 @@ impl Outbox {
         if a.channel != ticketcore::Channel::Email {
             return Ok(Ok(()));
         }
-        let mail = match compose(store.as_ref(), &config, &t, a).await {
+        let mail = match compose(&self.desk, &config, &t, a).await {
             Ok(mail) => mail,
             Err(MailError::Transport(reason)) => return Ok(Err(SendError::Permanent(reason))),
             Err(e) => return Err(e),
@@ -138,19 +148,15 @@ impl Outbox {
                 backoff = Duration::from_secs(1);
                 Duration::from_secs(60)
             };
-            let cursor = self.desk.store().cursor(Self::CONSUMER).await?;
+            let cursor = self.desk.cursor(&Actor::System, Self::CONSUMER).await?;
             let wait = async {
                 if report.waiting {
                     tokio::time::sleep(pause).await;
                     Ok(())
                 } else {
-                    self.desk
-                        .store()
-                        .wait_for_events(cursor, pause)
-                        .await
-                        .map(|_| {
-                            // Without notifications the store returns at once: poll gently.
-                        })
+                    self.desk.wait_for_events(cursor, pause).await.map(|_| {
+                        // Without notifications the store returns at once: poll gently.
+                    })
                 }
             };
             tokio::select! {

@@ -149,7 +149,6 @@ impl Postmaster {
 
     /// Everything of a delivery after parsing.
     async fn take(&self, config: &Arc<Config>, mail: &Inbound) -> Result<Delivery, MailError> {
-        let store = self.desk.store().clone();
         let identity = mail.identity();
         if let Some(duplicate) = self.taken_in(&identity).await? {
             return Ok(duplicate);
@@ -167,7 +166,7 @@ impl Postmaster {
                 format!("dropped by filter {name:?}"),
             ));
         }
-        let result = match thread(store.as_ref(), config, mail).await? {
+        let result = match thread(&self.desk, config, mail).await? {
             Some((ticket, clue)) => {
                 Box::pin(self.follow_up(config, mail, &filtered, ticket, clue)).await
             }
@@ -185,14 +184,11 @@ impl Postmaster {
 
     /// The delivery of a message taken in before, found by its identity.
     async fn taken_in(&self, identity: &str) -> Result<Option<Delivery>, MailError> {
-        let store = self.desk.store();
-        let Some(article) = store.article_by_message_id(identity).await? else {
-            return Ok(None);
-        };
-        Ok(Some(match store.ticket(article.ticket).await? {
-            Some(t) => Delivery::to(Outcome::Duplicate, &t),
-            None => Delivery::without_ticket(Outcome::Duplicate, identity.to_string()),
-        }))
+        let found = self
+            .desk
+            .article_by_message_id(&Actor::System, identity)
+            .await?;
+        Ok(found.map(|(_, t)| Delivery::to(Outcome::Duplicate, &t)))
     }
 
     /// The article content of an incoming message.
@@ -226,15 +222,16 @@ impl Postmaster {
                 ),
             ));
         };
-        let store = self.desk.store();
         let sender = mail.sender_address();
         let (customer, company, name) = match &filtered.set.customer {
             Some(login) => (Some(login.clone()), None, None),
             None => match &sender {
-                Some(address) => match store.customer_by_email(address).await? {
-                    Some(c) => (Some(c.login), c.company, Some(c.name)),
-                    None => (Some(address.clone()), None, None),
-                },
+                Some(address) => {
+                    match self.desk.customer_by_email(&Actor::System, address).await? {
+                        Some(c) => (Some(c.login), c.company, Some(c.name)),
+                        None => (Some(address.clone()), None, None),
+                    }
+                }
                 None => (None, None, None),
             },
         };
@@ -297,12 +294,11 @@ impl Postmaster {
         ticket: Ticket,
         clue: Clue,
     ) -> Result<Delivery, MailError> {
-        let store = self.desk.store();
         // A reply to one of our Message-IDs comes from someone we wrote to; a bare number
         // may have been guessed or forwarded.
         let unknown = match (clue, mail.sender_address()) {
             (Clue::Reference, _) => false,
-            (_, Some(sender)) => !known_sender(store.as_ref(), &ticket, &sender).await?,
+            (_, Some(sender)) => !known_sender(&self.desk, &ticket, &sender).await?,
             (_, None) => true,
         };
         if unknown && config.mail.unknown_sender == UnknownSender::NewTicket {
@@ -398,7 +394,7 @@ impl Postmaster {
     /// A delivery-status report: recorded on the ticket whose mail bounced; never a new
     /// ticket, never an answer.
     async fn bounce(&self, config: &Config, mail: &Inbound) -> Result<Delivery, MailError> {
-        let store = self.desk.store();
+        let system = &Actor::System;
         let report = mail.report.clone().unwrap_or_default();
         let mut ticket = None;
         let ids = report
@@ -407,17 +403,15 @@ impl Postmaster {
             .chain(&mail.in_reply_to)
             .chain(mail.references.iter().rev());
         for id in ids {
-            if let Some(article) = store.article_by_message_id(id).await? {
-                ticket = store.ticket(article.ticket).await?;
-                if ticket.is_some() {
-                    break;
-                }
+            if let Some((_, found)) = self.desk.article_by_message_id(system, id).await? {
+                ticket = Some(found);
+                break;
             }
         }
         if ticket.is_none()
             && let Some(number) = config.numbers.find_in_subject(&mail.subject)
         {
-            ticket = store.ticket_by_number(&number).await?;
+            ticket = self.desk.ticket_by_number(system, &number).await?;
         }
         let Some(ticket) = ticket else {
             return Ok(Delivery::without_ticket(
@@ -501,13 +495,12 @@ impl Postmaster {
         let Some(to) = mail.reply_to.clone() else {
             return Ok(None);
         };
-        let store = self.desk.store();
         let today = self.desk.now().format("%Y-%m-%d");
         let key = format!("auto-response:{}:{today}", to.address.to_lowercase());
         // Counted by the answer's own commit, which the store refuses past the limit (a
         // concurrent delivery may take the last unit between this read and that commit).
         let limit = u64::from(config.mail.auto_responses_per_sender_per_day);
-        if store.counter(&key).await? >= limit {
+        if self.desk.counter(&key).await? >= limit {
             tracing::info!(%queue, to = %to.address, "auto-response limit reached");
             return Ok(None);
         }
@@ -517,7 +510,11 @@ impl Postmaster {
             } => Some(name),
             Recipient {
                 login: Some(login), ..
-            } => store.customer(login).await?.map(|c| c.name),
+            } => self
+                .desk
+                .customer(&Actor::System, login)
+                .await?
+                .map(|c| c.name),
             Recipient { .. } => None,
         }
         .unwrap_or_else(|| to.name.clone().unwrap_or_else(|| to.address.clone()));

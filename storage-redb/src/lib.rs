@@ -41,6 +41,7 @@ use redb::Database;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
 use ticketcore::store::StoredConfig;
+use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Article, Change, Config, DueKind, Event, Receipt, Store, StoreError, StoreResult, Ticket,
     TicketId, TicketNumber, TicketPage, TicketQuery,
@@ -300,6 +301,26 @@ impl Store for RedbStore {
     async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
         let doc = tables::encode(config)?;
         self.write(|reply| Job::SaveConfig {
+            doc,
+            expected,
+            reply,
+        })
+        .await
+    }
+
+    async fn config_version(&self) -> StoreResult<u64> {
+        Ok(self.lookup(|r| r.config_version())?.unwrap_or(0))
+    }
+
+    async fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>> {
+        self.lookup(|r| r.account(login))
+    }
+
+    async fn save_account(&self, account: &Account, expected: u64) -> StoreResult<u64> {
+        let doc = tables::encode(account)?;
+        let login = account.login.clone();
+        self.write(|reply| Job::SaveAccount {
+            login,
             doc,
             expected,
             reply,

@@ -12,6 +12,7 @@ use redb::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use ticketcore::StoredAccount;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::{Blob, ContentHash};
 use ticketcore::store::{StoredConfig, Unique};
@@ -40,6 +41,8 @@ pub const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
 pub const CUSTOMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("customers");
 pub const CUSTOMER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("customer_emails");
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+/// Sign-in accounts by login: the version (8 bytes, little-endian), then the document.
+pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 
 const SCHEMA: &str = "schema_version";
 const CONFIG: &str = "config";
@@ -57,6 +60,14 @@ pub fn backend(e: impl std::fmt::Display) -> StoreError {
 /// alternating runs).
 pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| StoreError::Backend(format!("encoding: {e}")))
+}
+
+/// An account value's version and document.
+fn versioned(value: &[u8]) -> StoreResult<(u64, &[u8])> {
+    match value.split_first_chunk::<8>() {
+        Some((version, doc)) => Ok((u64::from_le_bytes(*version), doc)),
+        None => Err(StoreError::Backend("corrupt account: too short".into())),
+    }
 }
 
 /// Reads a document of either format: a JSON document (format version 1) is an object, so it
@@ -148,6 +159,7 @@ fn ready(db: &Database, supported: u64) -> Result<bool, OpenError> {
         CUSTOMERS.name(),
         CUSTOMER_EMAILS.name(),
         CURSORS.name(),
+        ACCOUNTS.name(),
     ];
     Ok(wanted.iter().all(|name| present.contains(*name)))
 }
@@ -171,6 +183,7 @@ pub struct Writes<'t> {
     customers: Table<'t, &'static str, &'static [u8]>,
     customer_emails: Table<'t, &'static str, &'static str>,
     cursors: Table<'t, &'static str, u64>,
+    accounts: Table<'t, &'static str, &'static [u8]>,
     /// The last event's sequence number, once looked up: read once per transaction rather
     /// than once per change.
     last_event: Option<u64>,
@@ -198,6 +211,7 @@ impl<'t> Writes<'t> {
             customers: txn.open_table(CUSTOMERS)?,
             customer_emails: txn.open_table(CUSTOMER_EMAILS)?,
             cursors: txn.open_table(CURSORS)?,
+            accounts: txn.open_table(ACCOUNTS)?,
             last_event: None,
         })
     }
@@ -215,6 +229,26 @@ impl<'t> Writes<'t> {
         self.meta.insert(CONFIG, doc)?;
         self.meta
             .insert(CONFIG_VERSION, (current + 1).to_le_bytes().as_slice())?;
+        Ok(Ok(current + 1))
+    }
+
+    /// Stores an account document if the stored version is still `expected`.
+    pub fn save_account(&mut self, login: &str, doc: &[u8], expected: u64) -> R<StoreResult<u64>> {
+        let current = self
+            .accounts
+            .get(login)?
+            .map_or(Ok(0), |v| versioned(v.value()).map(|(version, _)| version));
+        let current = match current {
+            Ok(current) => current,
+            Err(e) => return Ok(Err(e)),
+        };
+        if current != expected {
+            return Ok(Err(StoreError::Conflict(format!("account {login}"))));
+        }
+        let mut value = Vec::with_capacity(8 + doc.len());
+        value.extend_from_slice(&(current + 1).to_le_bytes());
+        value.extend_from_slice(doc);
+        self.accounts.insert(login, value.as_slice())?;
         Ok(Ok(current + 1))
     }
 
@@ -540,6 +574,7 @@ pub struct Reader {
     customers: Opened<&'static str, &'static [u8]>,
     customer_emails: Opened<&'static str, &'static str>,
     cursors: Opened<&'static str, u64>,
+    accounts: Opened<&'static str, &'static [u8]>,
 }
 
 fn missing_ok<T>(r: Result<T, redb::TableError>) -> StoreResult<Option<T>> {
@@ -571,6 +606,7 @@ impl Reader {
             customers: Opened::new(CUSTOMERS),
             customer_emails: Opened::new(CUSTOMER_EMAILS),
             cursors: Opened::new(CURSORS),
+            accounts: Opened::new(ACCOUNTS),
         }
     }
 
@@ -600,15 +636,30 @@ impl Reader {
         Some(value)
     }
 
-    pub fn config(&self) -> StoreResult<Option<StoredConfig>> {
-        let meta = self.table(&self.meta)?;
-        let version = meta
+    pub fn config_version(&self) -> StoreResult<Option<u64>> {
+        Ok(self
+            .table(&self.meta)?
             .get(CONFIG_VERSION)
             .map_err(backend)?
-            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes));
-        let Some(version) = version else {
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes)))
+    }
+
+    pub fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>> {
+        let Some(value) = self.table(&self.accounts)?.get(login).map_err(backend)? else {
             return Ok(None);
         };
+        let (version, doc) = versioned(value.value())?;
+        Ok(Some(StoredAccount {
+            version,
+            account: decode(doc, "account")?,
+        }))
+    }
+
+    pub fn config(&self) -> StoreResult<Option<StoredConfig>> {
+        let Some(version) = self.config_version()? else {
+            return Ok(None);
+        };
+        let meta = self.table(&self.meta)?;
         let doc = meta
             .get(CONFIG)
             .map_err(backend)?

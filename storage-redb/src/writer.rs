@@ -54,6 +54,17 @@ pub enum Job {
         /// New version.
         reply: oneshot::Sender<StoreResult<u64>>,
     },
+    /// Store an account document (compare-and-swap).
+    SaveAccount {
+        /// Its login.
+        login: String,
+        /// The document.
+        doc: Vec<u8>,
+        /// Expected current version.
+        expected: u64,
+        /// New version.
+        reply: oneshot::Sender<StoreResult<u64>>,
+    },
     /// Upsert a customer.
     PutCustomer {
         /// The customer.
@@ -110,6 +121,12 @@ impl Job {
                 expected,
                 reply,
             } => answer(reply, w.save_config(&doc, expected)?),
+            Job::SaveAccount {
+                login,
+                doc,
+                expected,
+                reply,
+            } => answer(reply, w.save_account(&login, &doc, expected)?),
             Job::PutCustomer { customer, reply } => answer(reply, w.put_customer(&customer)?),
             Job::SaveCursor {
                 consumer,
@@ -126,6 +143,7 @@ impl Job {
             Job::Commit { reply, .. } => answer(reply, Ok(Vec::new()))(e),
             Job::Counter { reply, .. } => answer(reply, Ok(0))(e),
             Job::SaveConfig { reply, .. } => answer(reply, Ok(0))(e),
+            Job::SaveAccount { reply, .. } => answer(reply, Ok(0))(e),
             Job::PutCustomer { reply, .. } => answer(reply, Ok(()))(e),
             Job::SaveCursor { reply, .. } => answer(reply, Ok(()))(e),
         }

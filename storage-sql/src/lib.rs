@@ -42,6 +42,7 @@ use serde::de::DeserializeOwned;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
 use ticketcore::store::{StoredConfig, Unique, WriteStats};
+use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Article, Change, Config, DueKind, Event, PageKey, Quota, Receipt, StateType, Store, StoreError,
     StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
@@ -1067,6 +1068,59 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(current + 1)
+    }
+
+    async fn config_version(&self) -> StoreResult<u64> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT value FROM counters WHERE name = 'config_version'",
+                &[],
+                &[K::I],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r.first()?.i()).unwrap_or(0) as u64)
+    }
+
+    async fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT version, doc FROM accounts WHERE login = ?",
+                &[P::T(login.into())],
+                &[K::I, K::T],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(StoredAccount {
+            version: row.first().and_then(V::i).unwrap_or(0) as u64,
+            account: decode(row.get(1), "account")?,
+        }))
+    }
+
+    async fn save_account(&self, account: &Account, expected: u64) -> StoreResult<u64> {
+        let conflict = || StoreError::Conflict(format!("account {}", account.login));
+        let doc = encode(account)?;
+        let version = expected as i64 + 1;
+        let login = P::T(account.login.clone());
+        // Compare-and-swap in one statement: a new account is an insert that the primary key
+        // refuses when another process made it first; a change names the version it read.
+        if expected == 0 {
+            let sql = "INSERT INTO accounts (login, version, doc) VALUES (?, 1, ?)";
+            return match self.db.exec(sql, &[login, P::T(doc)]).await {
+                Ok(_) => Ok(1),
+                Err(e) if is_unique_violation(&e) => Err(conflict()),
+                Err(e) => Err(e),
+            };
+        }
+        let sql = "UPDATE accounts SET version = ?, doc = ? WHERE login = ? AND version = ?";
+        let params = [P::I(version), P::T(doc), login, P::I(expected as i64)];
+        match self.db.exec(sql, &params).await? {
+            1 => Ok(version as u64),
+            _ => Err(conflict()),
+        }
     }
 
     async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()> {

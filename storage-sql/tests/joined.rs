@@ -25,6 +25,7 @@ async fn joined_answers(store: SqlStore) {
             name: format!("Customer {i}"),
             email: format!("c{i}@example.org"),
             company: i.is_multiple_of(2).then(|| format!("company{}", i % 4)),
+            valid: true,
         };
         store.put_customer(&customer).await.expect("customer");
     }

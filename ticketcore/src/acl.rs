@@ -100,6 +100,9 @@ pub struct CustomerUser {
     /// Company (OTRS CustomerID), for company-wide visibility.
     #[serde(default)]
     pub company: Option<String>,
+    /// Invalid customers can no longer sign in or act; their tickets stay.
+    #[serde(default = "yes")]
+    pub valid: bool,
 }
 
 /// An agent's effective permissions: direct grants plus those of their roles.

@@ -57,15 +57,19 @@ pub struct ContentHash(pub String);
 impl ContentHash {
     /// The hash of `data`.
     pub fn of(data: &[u8]) -> ContentHash {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digest = Sha256::digest(data);
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-        }
-        ContentHash(hex)
+        ContentHash(hex(&Sha256::digest(data)))
     }
+}
+
+/// `bytes` in lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
 /// An attachment as referenced from an article; the bytes live in the store by hash.

@@ -146,12 +146,12 @@ enum Plan<'a> {
 /// The helpdesk engine over one [`Store`].
 #[derive(Debug)]
 pub struct Desk {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    entropy: Arc<dyn Entropy>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) entropy: Arc<dyn Entropy>,
     config: RwLock<Option<CachedConfig>>,
     numbers: NumberBlocks,
-    attempts: usize,
+    pub(crate) attempts: usize,
     tick_batch: usize,
     number_block: Option<u64>,
 }
@@ -203,8 +203,10 @@ impl Desk {
         self
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store itself, around every permission check: for the embedder that built the store
+    /// and needs what no actor may do (bulk restores, benchmarks of the store). Clients act
+    /// through the Desk's methods instead, as an actor.
+    pub fn store_unchecked(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -256,6 +258,59 @@ impl Desk {
             }
         }
         self.reload_config().await
+    }
+
+    /// The configuration as stored right now: one small read of its version, and the document
+    /// only when it changed. Requests of signed-in actors run against it, so a disabled agent
+    /// or a revoked permission counts from the next request in every process.
+    pub async fn current_config(&self) -> Result<Arc<Config>> {
+        let version = self.store.config_version().await?;
+        {
+            let slot = self.config.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = slot
+                .as_ref()
+                .filter(|c| c.version == version && version > 0)
+            {
+                return Ok(c.config.clone());
+            }
+        }
+        self.reload_config().await
+    }
+
+    /// The door every request passes: the configuration the request runs against and who
+    /// `actor` is as a viewer. The system gets the cached configuration; an agent or a
+    /// customer the current one, and is refused when its account is disabled or gone.
+    pub(crate) async fn door(&self, actor: &Actor) -> Result<(Arc<Config>, Viewer)> {
+        match actor {
+            Actor::System => Ok((self.config().await?, Viewer::System)),
+            Actor::Agent(login) => {
+                let config = self.current_config().await?;
+                match config.agent(login) {
+                    Some(agent) if agent.valid => {}
+                    Some(_) => {
+                        return Err(Error::Unauthorized(format!("agent {login} is disabled")));
+                    }
+                    None => return Err(Error::Unauthorized(format!("there is no agent {login}"))),
+                }
+                Ok((config, Viewer::Agent(login.clone())))
+            }
+            Actor::Customer(login) => {
+                let config = self.current_config().await?;
+                let scope = match self.store.customer(login).await? {
+                    Some(customer) if !customer.valid => {
+                        return Err(Error::Unauthorized(format!("customer {login} is disabled")));
+                    }
+                    Some(customer) => CustomerScope::of(&config, &customer),
+                    // Mail from unknown senders makes tickets for logins not in the directory:
+                    // they see only tickets recorded under that login.
+                    None => CustomerScope {
+                        login: login.to_string(),
+                        company: None,
+                    },
+                };
+                Ok((config, Viewer::Customer(scope)))
+            }
+        }
     }
 
     /// Re-reads the configuration from the store now.
@@ -311,34 +366,9 @@ impl Desk {
         })
     }
 
-    /// The customer scope of a customer actor (unknown customers see only their own tickets).
-    async fn scope(&self, config: &Config, actor: &Actor) -> Result<Option<CustomerScope>> {
-        match actor {
-            Actor::Customer(login) => Ok(Some(self.customer_scope(config, login).await?)),
-            _ => Ok(None),
-        }
-    }
-
-    /// What a customer sees: their own tickets, and their company's where configured. An
-    /// unknown login sees only tickets recorded under that login.
-    async fn customer_scope(&self, config: &Config, login: &str) -> Result<CustomerScope> {
-        Ok(match self.store.customer(login).await? {
-            Some(customer) => CustomerScope::of(config, &customer),
-            None => CustomerScope {
-                login: login.to_string(),
-                company: None,
-            },
-        })
-    }
-
-    /// Who `actor` is as a viewer.
+    /// Who `actor` is as a viewer (refused for a disabled or removed account).
     pub async fn viewer(&self, actor: &Actor) -> Result<Viewer> {
-        let config = self.config().await?;
-        Ok(match actor {
-            Actor::System => Viewer::System,
-            Actor::Agent(login) => Viewer::Agent(login.clone()),
-            Actor::Customer(login) => Viewer::Customer(self.customer_scope(&config, login).await?),
-        })
+        Ok(self.door(actor).await?.1)
     }
 
     async fn load(&self, id: TicketId) -> Result<Ticket> {
@@ -367,8 +397,11 @@ impl Desk {
     async fn execute(&self, actor: &Actor, plan: Plan<'_>) -> Result<(FollowUpAction, Committed)> {
         let mut fresh: Option<Fresh> = None;
         for _ in 0..self.attempts {
-            let config = self.config().await?;
-            let scope = self.scope(&config, actor).await?;
+            let (config, viewer) = self.door(actor).await?;
+            let scope = match viewer {
+                Viewer::Customer(scope) => Some(scope),
+                _ => None,
+            };
             let now = match plan {
                 Plan::Tick(_, now) => now,
                 _ => self.clock.now(),
@@ -722,10 +755,14 @@ impl Desk {
 
     /// A ticket, if `actor` may see it (otherwise `NotFound`: existence is not revealed).
     pub async fn ticket(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
-        let viewer = self.viewer(actor).await?;
-        let config = self.config().await?;
+        Ok(self.visible(actor, id).await?.0)
+    }
+
+    /// A ticket `actor` may see, with who the actor is as a viewer.
+    async fn visible(&self, actor: &Actor, id: TicketId) -> Result<(Ticket, Viewer)> {
+        let (config, viewer) = self.door(actor).await?;
         match self.store.ticket(id).await? {
-            Some(t) if viewer.sees(&config, &t) => Ok(t),
+            Some(t) if viewer.sees(&config, &t) => Ok((t, viewer)),
             _ => Err(Error::NotFound(format!("ticket {id}"))),
         }
     }
@@ -733,9 +770,8 @@ impl Desk {
     /// A ticket by its number as typed by a person: validated against the configured format
     /// (a wrong check digit is an error, not a miss), then looked up for `actor`.
     pub async fn find(&self, actor: &Actor, number: &str) -> Result<Ticket> {
-        let config = self.config().await?;
+        let (config, viewer) = self.door(actor).await?;
         let number = config.numbers.parse(number)?;
-        let viewer = self.viewer(actor).await?;
         match self.store.ticket_by_number(&number).await? {
             Some(t) if viewer.sees(&config, &t) => Ok(t),
             _ => Err(Error::NotFound(format!("ticket {number}"))),
@@ -744,8 +780,7 @@ impl Desk {
 
     /// The articles of a ticket that `actor` may see (customers: only customer-visible ones).
     pub async fn articles(&self, actor: &Actor, id: TicketId) -> Result<Vec<Article>> {
-        self.ticket(actor, id).await?;
-        let internal = self.viewer(actor).await?.sees_internal();
+        let internal = self.visible(actor, id).await?.1.sees_internal();
         let mut articles = self.store.articles(id).await?;
         articles.retain(|a| internal || a.visible_to_customer);
         Ok(articles)
@@ -753,8 +788,7 @@ impl Desk {
 
     /// The history of a ticket; customers see only what concerns them.
     pub async fn history(&self, actor: &Actor, id: TicketId) -> Result<Vec<Event>> {
-        self.ticket(actor, id).await?;
-        let internal = self.viewer(actor).await?.sees_internal();
+        let internal = self.visible(actor, id).await?.1.sees_internal();
         let mut history = self.store.history(id).await?;
         history.retain(|e| internal || customer_visible(&e.kind));
         Ok(history)
@@ -783,8 +817,8 @@ impl Desk {
     /// The queue view for `actor`: the store query restricted, inside the store, to what the
     /// actor may see (an agent's readable queues; a customer's own tickets).
     pub async fn queue_view(&self, actor: &Actor, mut query: TicketQuery) -> Result<TicketPage> {
-        let config = self.config().await?;
-        match self.viewer(actor).await? {
+        let (config, viewer) = self.door(actor).await?;
+        match viewer {
             Viewer::System => {}
             Viewer::Agent(login) => {
                 let readable = readable_queues(&config, &login);
@@ -878,15 +912,10 @@ impl Desk {
         }
         Ok(next)
     }
-
-    /// Up to `limit` events after sequence number `after`: the feed for bots and workers.
-    pub async fn events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
-        Ok(self.store.events_since(after, limit).await?)
-    }
 }
 
 /// Events a customer may see in their ticket's history.
-fn customer_visible(kind: &EventKind) -> bool {
+pub(crate) fn customer_visible(kind: &EventKind) -> bool {
     match kind {
         EventKind::AddNote {
             visible_to_customer,

@@ -54,6 +54,19 @@ pub enum Error {
     /// Too many concurrent writers kept invalidating this operation.
     #[error("gave up after {0} attempts: the ticket kept changing underneath")]
     Contention(usize),
+    /// A sign-in failed: the login is unknown or the password wrong (deliberately one error).
+    #[error("sign-in failed: unknown login or wrong password")]
+    SignIn,
+    /// Too many failed sign-ins for this login: attempts are refused for a while.
+    #[error("too many failed sign-ins; try again after {until}")]
+    SignInRefused {
+        /// When attempts are taken again.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// The actor may not act at all: its account is disabled or removed, or the token it
+    /// presented is unknown, expired or revoked.
+    #[error("not authorised: {0}")]
+    Unauthorized(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -4,7 +4,7 @@
 //! numbers, queues, states, locks, role-based queue permissions, history, follow-ups, merge and
 //! split, as a library with pluggable storage.
 //!
-//! The shape (see DESIGN.md): a [`Desk`] loads a ticket and the configuration from a
+//! The shape (see ARCHITECTURE.md): a [`Desk`] loads a ticket and the configuration from a
 //! [`Store`], the pure [`rules`] compute the change (permissions included, via [`acl`]), and the
 //! store commits it with compare-and-swap on the ticket's version. Every change appends
 //! [`Event`]s to one log: ticket history, outbox and the stream bots follow.
@@ -49,6 +49,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod acl;
 pub mod article;
 pub mod calendar;
@@ -58,11 +59,13 @@ pub mod desk;
 mod error;
 pub mod escalation;
 pub mod event;
+mod lookup;
 pub mod memory;
 pub mod notify;
 pub mod number;
 mod numbering;
 pub mod rules;
+mod signin;
 mod stamp;
 pub mod state;
 pub mod store;
@@ -70,6 +73,7 @@ pub mod store;
 pub mod testkit;
 pub mod ticket;
 
+pub use account::{Account, ApiToken, Holder, StoredAccount};
 pub use acl::{Agent, CustomerUser, Permission, Viewer};
 pub use article::{Article, ArticleId, Attachment, Channel, Message, NewAttachment, Sender};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};
@@ -78,6 +82,7 @@ pub use desk::{Committed, Desk, FollowedUp, TickReport};
 pub use error::{Error, Result};
 pub use escalation::{Deadline, DeadlineKind, Escalation};
 pub use event::{Actor, Event, EventKind, HistoryEntry};
+pub use lookup::EventPage;
 pub use memory::MemoryStore;
 pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
 pub use rules::{FollowUpAction, NewTicket, Op};

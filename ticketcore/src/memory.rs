@@ -8,6 +8,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::account::{Account, StoredAccount};
 use crate::acl::CustomerUser;
 use crate::article::{Article, ContentHash};
 use crate::config::Config;
@@ -32,6 +33,7 @@ type Bucket = (bool, String, StateType);
 #[derive(Debug, Default)]
 struct Inner {
     config: Option<StoredConfig>,
+    accounts: HashMap<String, StoredAccount>,
     customers: BTreeMap<String, CustomerUser>,
     customer_emails: HashMap<String, String>,
     counters: HashMap<String, u64>,
@@ -286,6 +288,28 @@ impl Store for MemoryStore {
             version: current + 1,
             config: config.clone(),
         });
+        Ok(current + 1)
+    }
+
+    async fn config_version(&self) -> StoreResult<u64> {
+        Ok(self.read().config.as_ref().map_or(0, |c| c.version))
+    }
+
+    async fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>> {
+        Ok(self.read().accounts.get(login).cloned())
+    }
+
+    async fn save_account(&self, account: &Account, expected: u64) -> StoreResult<u64> {
+        let mut inner = self.write();
+        let current = inner.accounts.get(&account.login).map_or(0, |a| a.version);
+        if current != expected {
+            return Err(StoreError::Conflict(format!("account {}", account.login)));
+        }
+        let stored = StoredAccount {
+            version: current + 1,
+            account: account.clone(),
+        };
+        inner.accounts.insert(account.login.clone(), stored);
         Ok(current + 1)
     }
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::account::{Account, StoredAccount};
 use crate::acl::{CustomerScope, CustomerUser};
 use crate::article::{Article, Blob, ContentHash};
 use crate::config::Config;
@@ -260,6 +261,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Replaces the configuration if the stored version is still `expected` (0: none stored);
     /// returns the new version.
     async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64>;
+
+    /// The stored configuration's version (0: none stored). The Desk asks on every request of
+    /// a signed-in actor, so a backend answers it without reading the document.
+    async fn config_version(&self) -> StoreResult<u64> {
+        Ok(self.config().await?.map_or(0, |c| c.version))
+    }
+
+    /// The sign-in account of `login`, if one was stored.
+    async fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>>;
+    /// Stores `account` (by its login) if its stored version is still `expected` (0: none
+    /// stored); returns the new version. A stale `expected` is a [`StoreError::Conflict`].
+    async fn save_account(&self, account: &Account, expected: u64) -> StoreResult<u64>;
 
     /// Inserts or replaces a customer user (by login). Emails are unique among customers.
     async fn put_customer(&self, customer: &CustomerUser) -> StoreResult<()>;

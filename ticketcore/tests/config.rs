@@ -633,7 +633,11 @@ async fn configure_stores_the_document_and_the_customers() -> ticketcore::Result
 
     let mut expected = example();
     expected.customers.clear();
-    let stored = desk.store().config().await?.expect("a stored document");
+    let stored = desk
+        .store_unchecked()
+        .config()
+        .await?
+        .expect("a stored document");
     assert_eq!(stored.version, 1);
     assert_eq!(
         stored.config, expected,
@@ -641,7 +645,11 @@ async fn configure_stores_the_document_and_the_customers() -> ticketcore::Result
     );
     assert_eq!(*desk.config().await?, expected);
 
-    let karla = desk.store().customer("kunde1").await?.expect("kunde1");
+    let karla = desk
+        .store_unchecked()
+        .customer("kunde1")
+        .await?
+        .expect("kunde1");
     assert_eq!(karla.name, "Karla Kunde");
     assert_eq!(karla.email, "karla@example.com");
     assert_eq!(karla.company.as_deref(), Some("ACME"));
@@ -650,7 +658,7 @@ async fn configure_stores_the_document_and_the_customers() -> ticketcore::Result
         "Karla@Example.COM",
         "KARLA@EXAMPLE.COM",
     ] {
-        let found = desk.store().customer_by_email(spelling).await?;
+        let found = desk.store_unchecked().customer_by_email(spelling).await?;
         assert_eq!(
             found.map(|c| c.login).as_deref(),
             Some("kunde1"),
@@ -658,10 +666,12 @@ async fn configure_stores_the_document_and_the_customers() -> ticketcore::Result
         );
     }
     assert_eq!(
-        desk.store().customer_by_email("karl@example.com").await?,
+        desk.store_unchecked()
+            .customer_by_email("karl@example.com")
+            .await?,
         None
     );
-    assert_eq!(desk.store().customer("kunde2").await?, None);
+    assert_eq!(desk.store_unchecked().customer("kunde2").await?, None);
     Ok(())
 }
 
@@ -769,10 +779,13 @@ async fn reconfiguring_replaces_the_document_and_keeps_tickets() -> ticketcore::
     .replace("Karla Kunde", "Karla Kunde-Meier");
     let version = desk.configure(Config::from_toml(&text)?).await?;
     assert_eq!(version, 2);
-    assert_eq!(desk.store().config().await?.map(|c| c.version), Some(2));
+    assert_eq!(
+        desk.store_unchecked().config().await?.map(|c| c.version),
+        Some(2)
+    );
     assert!(desk.config().await?.queue("Vorstand::Protokolle").is_some());
     assert_eq!(
-        desk.store()
+        desk.store_unchecked()
             .customer("kunde1")
             .await?
             .map(|c| c.name)
@@ -806,9 +819,12 @@ async fn reconfiguring_replaces_the_document_and_keeps_tickets() -> ticketcore::
         matches!(err, Error::Config(ConfigError::Invalid(_))),
         "{err}"
     );
-    assert_eq!(desk.store().config().await?.map(|c| c.version), Some(2));
     assert_eq!(
-        desk.store()
+        desk.store_unchecked().config().await?.map(|c| c.version),
+        Some(2)
+    );
+    assert_eq!(
+        desk.store_unchecked()
             .customer("kunde1")
             .await?
             .map(|c| c.name)

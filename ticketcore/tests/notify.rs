@@ -636,7 +636,7 @@ async fn an_escalation_after_a_hand_over_goes_to_the_new_queue_not_the_old_owner
     let report = desk.tick(due).await?;
     assert_eq!(report.escalations, 1);
     let escalated = desk.ticket(&Actor::System, t.id).await?;
-    let events = desk.events_since(0, 1000).await?;
+    let events = desk.events_since(&Actor::System, 0, 1000).await?.events;
     let breach = events
         .iter()
         .find(|e| matches!(e.kind, EventKind::Escalation { .. }))

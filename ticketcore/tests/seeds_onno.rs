@@ -214,7 +214,11 @@ async fn a_new_application_notifies_every_agent_who_may_read_the_queue() -> tick
     assert_eq!(ticket.state, "new");
     assert_eq!(ticket.owner, None, "nobody owns a fresh web application");
 
-    let events = onno.desk.events_since(0, 1000).await?;
+    let events = onno
+        .desk
+        .events_since(&Actor::System, 0, 1000)
+        .await?
+        .events;
     let new: Vec<&Event> = events
         .iter()
         .filter(|e| e.ticket == ticket.id && matches!(e.kind, EventKind::NewTicket { .. }))

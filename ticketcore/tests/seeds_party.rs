@@ -447,8 +447,9 @@ async fn a_note_notifies_an_agent_of_another_branch() -> ticketcore::Result<()> 
     let ticket = phoned(&desk, "alex", "KV Altona::Vorstand", "Wahlkampfbudget").await;
     assert_eq!(ticket.state_type, StateType::New);
     let cursor = desk
-        .events_since(0, usize::MAX)
+        .events_since(&Actor::System, 0, usize::MAX)
         .await?
+        .events
         .last()
         .map_or(0, |e| e.seq);
 
@@ -466,7 +467,7 @@ async fn a_note_notifies_an_agent_of_another_branch() -> ticketcore::Result<()> 
     assert_eq!(noted.state_type, StateType::Open);
 
     // What a notification worker following the log sees.
-    let events = desk.events_since(cursor, 100).await?;
+    let events = desk.events_since(&Actor::System, cursor, 100).await?.events;
     assert!(
         events
             .iter()
@@ -502,7 +503,12 @@ async fn a_note_notifies_an_agent_of_another_branch() -> ticketcore::Result<()> 
         .await,
         Err(Error::NotFound(_))
     ));
-    assert!(desk.events_since(last, 100).await?.is_empty());
+    assert!(
+        desk.events_since(&Actor::System, last, 100)
+            .await?
+            .events
+            .is_empty()
+    );
 
     // bodo is told; to act, he gets the ticket handed in through his transfer queue.
     desk.move_ticket(&alex, ticket.id, "BV Nord::Transfer")

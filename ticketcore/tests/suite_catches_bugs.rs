@@ -11,6 +11,7 @@ use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
 use ticketcore::store::StoredConfig;
 use ticketcore::testkit::{self, Backend, scenarios};
+use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Actor, Article, Change, Channel, Config, DueKind, Error, Event, MemoryStore, Message,
     NewTicket, Receipt, Store, StoreError, StoreResult, Ticket, TicketId, TicketNumber, TicketPage,
@@ -31,10 +32,15 @@ enum Bug {
     StaleDueIndex,
     /// Every commit of an existing ticket finds it changed meanwhile (endless contention).
     AlwaysStale,
+    /// Account writes ignore the expected version (concurrent failures overwrite each other).
+    AccountLastWriterWins,
+    /// The configuration's version stays what it was first read as (a cache that never
+    /// expires).
+    FrozenConfigVersion,
 }
 
 #[derive(Debug)]
-struct Buggy(MemoryStore, Bug);
+struct Buggy(MemoryStore, Bug, std::sync::OnceLock<u64>);
 
 #[async_trait]
 impl Store for Buggy {
@@ -43,6 +49,29 @@ impl Store for Buggy {
     }
     async fn save_config(&self, config: &Config, expected: u64) -> StoreResult<u64> {
         self.0.save_config(config, expected).await
+    }
+    async fn config_version(&self) -> StoreResult<u64> {
+        match self.1 {
+            Bug::FrozenConfigVersion => {
+                let now = self.0.config_version().await?;
+                Ok(*self.2.get_or_init(|| now))
+            }
+            _ => self.0.config_version().await,
+        }
+    }
+    async fn account(&self, login: &str) -> StoreResult<Option<StoredAccount>> {
+        self.0.account(login).await
+    }
+    async fn save_account(&self, account: &Account, expected: u64) -> StoreResult<u64> {
+        let expected = match self.1 {
+            Bug::AccountLastWriterWins => self
+                .0
+                .account(&account.login)
+                .await?
+                .map_or(0, |a| a.version),
+            _ => expected,
+        };
+        self.0.save_account(account, expected).await
     }
     async fn put_customer(&self, c: &CustomerUser) -> StoreResult<()> {
         self.0.put_customer(c).await
@@ -134,7 +163,7 @@ macro_rules! buggy_backend {
         struct $name;
         impl Backend for $name {
             async fn store() -> Arc<dyn Store> {
-                Arc::new(Buggy(MemoryStore::new(), $bug))
+                Arc::new(Buggy(MemoryStore::new(), $bug, Default::default()))
             }
         }
     };
@@ -145,6 +174,8 @@ buggy_backend!(Leaky, Bug::IgnoresQueueFilter);
 buggy_backend!(Lossy, Bug::DropsEvents);
 buggy_backend!(Restarting, Bug::IgnoresPageKey);
 buggy_backend!(Late, Bug::StaleDueIndex);
+buggy_backend!(Overwriting, Bug::AccountLastWriterWins);
+buggy_backend!(Frozen, Bug::FrozenConfigVersion);
 
 fn fails(f: impl FnOnce()) -> bool {
     catch_unwind(AssertUnwindSafe(f)).is_err()
@@ -201,6 +232,20 @@ fn missed_due_times_are_caught() {
 }
 
 #[test]
+fn lost_account_updates_are_caught() {
+    assert!(scenario_fails::<Overwriting, _, _>(
+        scenarios::accounts_are_versioned
+    ));
+}
+
+#[test]
+fn a_stale_configuration_is_caught() {
+    assert!(scenario_fails::<Frozen, _, _>(
+        scenarios::revocation_takes_effect_at_once
+    ));
+}
+
+#[test]
 fn the_reference_itself_passes() {
     assert!(!fails(testkit::model::run::<testkit::Memory>));
 }
@@ -208,7 +253,11 @@ fn the_reference_itself_passes() {
 #[test]
 fn endless_conflicts_end_in_contention_after_the_configured_attempts() {
     testkit::block_on(async {
-        let store: Arc<dyn Store> = Arc::new(Buggy(MemoryStore::new(), Bug::AlwaysStale));
+        let store: Arc<dyn Store> = Arc::new(Buggy(
+            MemoryStore::new(),
+            Bug::AlwaysStale,
+            Default::default(),
+        ));
         let (desk, _clock) = testkit::desk_with(store, testkit::fixture_config(), 1).await;
         let desk = desk.with_attempts(3);
         let anna = Actor::agent("anna");

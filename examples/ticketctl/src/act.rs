@@ -8,9 +8,9 @@ use ticketcore::{Actor, Channel, Committed, Desk, Message, NewTicket, Priority, 
 use ticketcore_mail::template::Variables;
 use ticketcore_mail::{Outbox, transport};
 
-use crate::failure::Failure;
-use crate::open::Access;
 use crate::view::agent;
+use ticketcore_app::Access;
+use ticketcore_app::failure::Failure;
 
 /// The desk, the acting agent and the ticket a command names.
 async fn target(
@@ -131,7 +131,7 @@ pub async fn reply(
             .template(name)
             .ok_or_else(|| Failure::failed(format!("no template {name:?} in the configuration")))?;
         let customer = match &ticket.customer {
-            Some(login) => desk.store().customer(login).await?,
+            Some(login) => desk.customer(&actor, login).await?,
             None => None,
         };
         let (name, email) = customer

@@ -11,9 +11,16 @@ use ticketcore::acl::CustomerUser;
 use ticketcore::{Actor, Config, Desk, ManualClock, Message, StateType, Ticket, TicketQuery};
 use ticketcore_mail::{Outcome, Postmaster};
 
-use crate::failure::Failure;
-use crate::open::Access;
 use crate::view::{queue_table, tickets};
+use ticketcore_app::Access;
+use ticketcore_app::failure::Failure;
+
+/// The demo's sign-ins: (login, is a customer, password). Demo passwords, printed by every
+/// run: a desk with real people on it gets its own with `ticketctl passwd`.
+const SIGN_INS: [(&str, bool, &str); 2] = [
+    ("anna", false, "demo-anna-2026"),
+    ("kunde1", true, "demo-kunde1-2026"),
+];
 
 /// The example configuration shipped beside the binary.
 const CONFIG: &str = include_str!("../desk.toml");
@@ -71,6 +78,7 @@ pub async fn run(access: &Access) -> Result<u8, Failure> {
                 name: name.to_string(),
                 email: email.to_string(),
                 company: company.map(str::to_string),
+                valid: true,
             })
             .await?;
     }
@@ -105,6 +113,14 @@ pub async fn run(access: &Access) -> Result<u8, Failure> {
         }
     }
     clock.set(now);
+    for (login, customer, password) in SIGN_INS {
+        let who = if customer {
+            Actor::customer(login)
+        } else {
+            Actor::agent(login)
+        };
+        desk.set_password(&Actor::System, &who, password).await?;
+    }
     work(&desk, &created, now).await?;
     let report = desk.tick(now).await?;
 
@@ -121,6 +137,10 @@ pub async fn run(access: &Access) -> Result<u8, Failure> {
             .map(|t| t.number.to_string())
             .unwrap_or_default(),
     );
+    for (login, customer, password) in SIGN_INS {
+        let who = if customer { "customer" } else { "agent" };
+        println!("sign in as {who} {login:?} with password {password:?}");
+    }
     Ok(0)
 }
 

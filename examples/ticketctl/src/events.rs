@@ -5,9 +5,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::failure::Failure;
+use ticketcore::Actor;
+
 use crate::maintenance::stopped;
-use crate::open::Access;
+use ticketcore_app::Access;
+use ticketcore_app::failure::Failure;
 
 /// Events read per store query.
 const PAGE: usize = 1000;
@@ -23,17 +25,18 @@ pub async fn run(access: &Access, since: u64, follow: bool) -> Result<u8, Failur
     tokio::pin!(stop);
     let mut held = None;
     loop {
-        let store = match held.take() {
-            Some(store) => store,
-            None => access.store().await?,
+        let desk = match held.take() {
+            Some(desk) => desk,
+            None => access.desk().await?,
         };
         loop {
-            let events = store.events_since(cursor, PAGE).await?;
-            let Some(last) = events.last().map(|e| e.seq) else {
+            let page = desk.events_since(&Actor::System, cursor, PAGE).await?;
+            if page.cursor == cursor {
                 break;
-            };
+            }
+            let last = page.cursor;
             let mut out = std::io::stdout().lock();
-            for event in &events {
+            for event in &page.events {
                 let line = serde_json::to_string(event)?;
                 // A reader that went away (`| head`) ends the command, not in a panic.
                 if writeln!(out, "{line}").is_err() {
@@ -50,17 +53,17 @@ pub async fn run(access: &Access, since: u64, follow: bool) -> Result<u8, Failur
         }
         let wait = async {
             if access.exclusive() {
-                drop(store);
+                drop(desk);
                 tokio::time::sleep(POLL).await;
                 None
             } else {
                 let started = tokio::time::Instant::now();
-                let _ = store.wait_for_events(cursor, WAIT).await;
+                let _ = desk.wait_for_events(cursor, WAIT).await;
                 // A store that cannot be woken returns at once: poll then.
                 if started.elapsed() < Duration::from_millis(5) {
                     tokio::time::sleep(POLL).await;
                 }
-                Some(store)
+                Some(desk)
             }
         };
         tokio::select! {

@@ -13,9 +13,9 @@ use ticketcore_mail::inbound;
 use ticketcore_mail::source::{self, Handled};
 use ticketcore_mail::{Delivery, MailError, Postmaster};
 
-use crate::failure::{DATA, Failure, TEMPORARY};
-use crate::open::Access;
-use crate::spool::{Limits, Spool};
+use ticketcore_app::Access;
+use ticketcore_app::failure::{DATA, Failure, TEMPORARY};
+use ticketcore_app::spool::{Limits, Spool};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {

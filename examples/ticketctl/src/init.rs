@@ -4,8 +4,8 @@ use std::path::Path;
 
 use ticketcore::Config;
 
-use crate::failure::{FAILED, Failure};
-use crate::open::Access;
+use ticketcore_app::Access;
+use ticketcore_app::failure::{FAILED, Failure};
 
 /// Reads and validates a configuration file; the error names the file and line.
 pub fn read_config(path: &Path) -> Result<Config, Failure> {

@@ -8,16 +8,13 @@
 // A command-line tool's output is its stdout.
 #![allow(clippy::print_stdout)]
 
+mod accounts;
 mod act;
 mod demo;
 mod events;
-mod failure;
 mod ingest;
 mod init;
-mod journal;
 mod maintenance;
-mod open;
-mod spool;
 mod stats;
 mod table;
 mod transfer;
@@ -31,8 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::failure::Failure;
-use crate::open::Access;
+use ticketcore_app::Access;
+use ticketcore_app::failure::{self, Failure};
 
 /// mimalloc rather than the system allocator: in a bulk import (`ingest --mbox`) glibc's
 /// malloc and free took a third of the CPU time outside the store, and the import ran about
@@ -203,8 +200,22 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
-    /// Create a small demo desk and print its queue view.
+    /// Create a small demo desk and print its queue view and demo sign-ins.
     Demo,
+    /// Set the password an agent (or, with --customer, a customer) signs in with.
+    Passwd {
+        /// The login.
+        login: String,
+        /// The login is a customer's, not an agent's.
+        #[arg(long)]
+        customer: bool,
+        /// Read the password as one line from stdin instead of asking twice on the terminal.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// API tokens for scripts and bots: create, list, revoke.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
     /// Desk statistics.
     Stats {
         /// JSON instead of a table.
@@ -291,6 +302,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::ServeTick { poll } => maintenance::serve(&access, poll).await,
         Command::Events { since, follow } => events::run(&access, since, follow).await,
         Command::Demo => demo::run(&access).await,
+        Command::Passwd {
+            login,
+            customer,
+            stdin,
+        } => accounts::passwd(&access, &login, customer, stdin).await,
+        Command::Token(command) => accounts::token(&access, command).await,
         Command::Stats { json } => stats::run(&access, json).await,
         Command::Export { json: _ } => transfer::export(&access).await,
         Command::Import { file } => transfer::import(&access, file.as_deref()).await,

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ticketcore::{Desk, TickReport};
+use ticketcore::{Actor, Desk, TickReport};
 use ticketcore_mail::{Outbox, OutboxReport, Postmaster, source, transport};
 
-use crate::failure::{FAILED, Failure, TEMPORARY};
-use crate::spool::{Attendant, Limits, Spool};
+use ticketcore_app::failure::{FAILED, Failure, TEMPORARY};
+use ticketcore_app::spool::{Attendant, Limits, Spool};
 
 /// The shortest time between two rounds of `serve-tick`.
 const MIN_ROUND: Duration = Duration::from_millis(200);
-use crate::open::Access;
+use ticketcore_app::Access;
 
 /// What one round did, and when the next thing is due.
 struct Round {
@@ -142,9 +142,9 @@ pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
             // the outbox's cursor, but never spin faster than MIN_ROUND.
             let started = tokio::time::Instant::now();
             let sends = desk.config().await.is_ok_and(|c| c.mail.outbound.is_some());
-            match desk.store().cursor(Outbox::CONSUMER).await {
+            match desk.cursor(&Actor::System, Outbox::CONSUMER).await {
                 Ok(after) if sends => {
-                    let _ = desk.store().wait_for_events(after, sleep).await;
+                    let _ = desk.wait_for_events(after, sleep).await;
                     tokio::time::sleep_until(started + MIN_ROUND.min(sleep)).await;
                 }
                 _ => tokio::time::sleep(sleep).await,

@@ -7,10 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 use ticketcore::{Actor, EventKind, TicketId, TicketQuery};
 
-use crate::failure::Failure;
-use crate::open::Access;
 use crate::table;
 use crate::view::tickets;
+use ticketcore_app::Access;
+use ticketcore_app::failure::Failure;
 
 /// Events read per store query.
 const PAGE: usize = 4096;
@@ -75,11 +75,12 @@ pub async fn run(access: &Access, json_out: bool) -> Result<u8, Failure> {
     let mut solution = Vec::new();
     let mut cursor = 0;
     loop {
-        let events = desk.store().events_since(cursor, PAGE).await?;
-        let Some(last) = events.last().map(|e| e.seq) else {
+        let page = desk.events_since(&Actor::System, cursor, PAGE).await?;
+        if page.cursor == cursor {
             break;
-        };
-        for e in &events {
+        }
+        let last = page.cursor;
+        for e in &page.events {
             match &e.kind {
                 EventKind::NewTicket { .. } => {
                     days.entry(e.at.date_naive()).or_default().created += 1;

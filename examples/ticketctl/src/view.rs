@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::{Value, json};
 use ticketcore::{Actor, Article, Desk, Event, StateType, Ticket, TicketQuery};
 
-use crate::failure::Failure;
-use crate::open::Access;
 use crate::table;
+use ticketcore_app::Access;
+use ticketcore_app::failure::Failure;
 
 /// Tickets fetched per store query while listing.
 const PAGE: usize = 200;

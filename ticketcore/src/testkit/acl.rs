@@ -110,7 +110,23 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
         .iter()
         .map(|a| Actor::agent(&a.login))
         .chain(config.customers.iter().map(|c| Actor::customer(&c.login)))
-        .chain([Actor::agent("nobody"), Actor::customer("stranger")]);
+        .chain([Actor::customer("stranger")]);
+    // An agent the configuration does not know is refused at the door, whatever it asks.
+    let nobody = Actor::agent("nobody");
+    let refused = |r: Result<(), Error>| matches!(r, Err(Error::Unauthorized(_)));
+    assert!(refused(
+        desk.queue_view(&nobody, TicketQuery::default())
+            .await
+            .map(drop)
+    ));
+    for t in &all {
+        assert!(refused(desk.ticket(&nobody, t.id).await.map(drop)));
+        assert!(refused(desk.articles(&nobody, t.id).await.map(drop)));
+        assert!(refused(
+            desk.find(&nobody, t.number.as_str()).await.map(drop)
+        ));
+        assert!(refused(desk.lock(&nobody, t.id).await.map(drop)));
+    }
     for actor in actors {
         let expected: BTreeSet<TicketId> = all
             .iter()

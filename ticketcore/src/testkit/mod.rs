@@ -299,7 +299,11 @@ macro_rules! conformance_suite {
             escalation_pauses_while_pending,
             move_recomputes_escalation,
             tick_is_bounded_and_complete,
-            concurrent_ticks_do_not_double
+            concurrent_ticks_do_not_double,
+            accounts_are_versioned,
+            sign_in_and_throttle,
+            api_tokens,
+            revocation_takes_effect_at_once
         );
         #[test]
         fn state_machine_matches_memory_store() {

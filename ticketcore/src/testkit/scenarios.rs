@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::{desk_with, fixture_config};
 use crate::acl::CustomerUser;
 use crate::article::{Channel, ContentHash, Message, NewAttachment};
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::desk::Desk;
 use crate::error::Error;
 use crate::event::{Actor, EventKind};
@@ -71,6 +71,7 @@ pub async fn customers_directory(store: Arc<dyn Store>) {
         name: "Karla Kunde".into(),
         email: "Karla@ACME.example".into(),
         company: Some("ACME".into()),
+        valid: true,
     };
     store.put_customer(&karla).await.unwrap();
     assert_eq!(store.customer("karla").await.unwrap(), Some(karla.clone()));
@@ -80,6 +81,7 @@ pub async fn customers_directory(store: Arc<dyn Store>) {
     );
     let moved = CustomerUser {
         email: "karla@new.example".into(),
+        valid: false,
         ..karla.clone()
     };
     store.put_customer(&moved).await.unwrap();
@@ -1769,4 +1771,406 @@ pub async fn concurrent_ticks_do_not_double(store: Arc<dyn Store>) {
     // Locked tickets: first response (2h) and update (4h) breached; the pending ones paused.
     assert_eq!(total.escalations, 120);
     let _ = kinds(&log);
+}
+
+/// Sign-in account documents are versioned with compare-and-swap and read back whole; the
+/// configuration's version is readable on its own.
+pub async fn accounts_are_versioned(store: Arc<dyn Store>) {
+    use crate::account::{Account, ApiToken, Holder};
+    assert_eq!(store.account("anna").await.unwrap(), None);
+    assert_eq!(store.config_version().await.unwrap(), 0);
+    let mut anna = Account::new("anna", Some(Holder::Agent));
+    anna.password = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into());
+    assert_eq!(store.save_account(&anna, 0).await.unwrap(), 1);
+    assert!(matches!(
+        store.save_account(&anna, 0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    anna.failed(super::epoch());
+    anna.refused_until = Some(super::epoch() + Duration::seconds(90));
+    anna.tokens.push(ApiToken {
+        name: "irc-bot ünïcode".into(),
+        hash: "ab".repeat(32),
+        created: super::epoch(),
+        expires: Some(super::epoch() + Duration::days(90)),
+        last_used: None,
+    });
+    assert_eq!(store.save_account(&anna, 1).await.unwrap(), 2);
+    assert!(matches!(
+        store.save_account(&anna, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = store.account("anna").await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.account, anna);
+    // Logins are told apart exactly, and a nobody's failures are a document too.
+    assert_eq!(store.account("Anna").await.unwrap(), None);
+    let mut nobody = Account::new("nobody", None);
+    nobody.failed(super::epoch());
+    assert_eq!(store.save_account(&nobody, 0).await.unwrap(), 1);
+    assert_eq!(
+        store.account("nobody").await.unwrap().unwrap().account,
+        nobody
+    );
+
+    store.save_config(&fixture_config(), 0).await.unwrap();
+    store.save_config(&fixture_config(), 1).await.unwrap();
+    assert_eq!(store.config_version().await.unwrap(), 2);
+}
+
+/// Passwords sign in as their holder; an unknown login and a wrong password are one error;
+/// after five failures the login is refused for a growing time that every desk on the store
+/// honours, and a success resets it.
+pub async fn sign_in_and_throttle(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    // A second desk on the same store: another process.
+    let (other, _) = fixture(store.clone()).await;
+    let other = other.with_clock(Arc::new(clock.clone()));
+    let system = Actor::System;
+    desk.set_password(&system, &agent("anna"), "correct horse battery")
+        .await
+        .unwrap();
+    desk.set_password(&system, &customer("kim"), "kims secret")
+        .await
+        .unwrap();
+    assert_eq!(
+        desk.sign_in("anna", "correct horse battery").await.unwrap(),
+        agent("anna")
+    );
+    assert_eq!(
+        other.sign_in("kim", "kims secret").await.unwrap(),
+        customer("kim")
+    );
+    // The stored document holds a hash, never the password.
+    let stored = store.account("anna").await.unwrap().unwrap().account;
+    assert!(
+        stored
+            .password
+            .as_deref()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    assert!(!format!("{stored:?}").contains("correct horse"));
+
+    assert_eq!(
+        desk.sign_in("anna", "wrong").await.unwrap_err(),
+        Error::SignIn
+    );
+    assert_eq!(
+        desk.sign_in("nobody", "wrong").await.unwrap_err(),
+        Error::SignIn
+    );
+    assert_eq!(desk.sign_in("", "").await.unwrap_err(), Error::SignIn);
+    // Too short to be anyone's password, and too long to hash: the same answer.
+    assert_eq!(
+        desk.sign_in("anna", &"x".repeat(5000)).await.unwrap_err(),
+        Error::SignIn
+    );
+    // Failures from two processes add up: 2 above, 3 more makes 5.
+    other.sign_in("anna", "wrong").await.unwrap_err();
+    desk.sign_in("anna", "wrong").await.unwrap_err();
+    other.sign_in("anna", "wrong").await.unwrap_err();
+    let refused = desk
+        .sign_in("anna", "correct horse battery")
+        .await
+        .unwrap_err();
+    let Error::SignInRefused { until } = refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert_eq!(until, clock.now() + Duration::seconds(30));
+    assert!(matches!(
+        other.sign_in("anna", "correct horse battery").await,
+        Err(Error::SignInRefused { .. })
+    ));
+    // Unknown logins are throttled alike, so throttling does not reveal who exists.
+    for _ in 0..5 {
+        desk.sign_in("nobody", "guess").await.unwrap_err();
+    }
+    assert!(matches!(
+        desk.sign_in("nobody", "guess").await,
+        Err(Error::SignInRefused { .. })
+    ));
+    // After the wait one more failure doubles it; a success then resets the count.
+    clock.advance(Duration::seconds(31));
+    desk.sign_in("anna", "wrong").await.unwrap_err();
+    let Err(Error::SignInRefused { until }) = desk.sign_in("anna", "wrong").await else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(until, clock.now() + Duration::seconds(60));
+    clock.advance(Duration::seconds(61));
+    assert_eq!(
+        other
+            .sign_in("anna", "correct horse battery")
+            .await
+            .unwrap(),
+        agent("anna")
+    );
+    let reset = store.account("anna").await.unwrap().unwrap().account;
+    assert_eq!((reset.failures, reset.refused_until), (0, None));
+    desk.sign_in("anna", "wrong").await.unwrap_err();
+    assert_eq!(
+        desk.sign_in("anna", "correct horse battery").await.unwrap(),
+        agent("anna")
+    );
+
+    // Who may set whose password: the holder, an admin, the system; nobody else.
+    desk.set_password(&agent("anna"), &agent("anna"), "a new passphrase")
+        .await
+        .unwrap();
+    desk.set_password(&agent("root"), &agent("bernd"), "bernds passphrase")
+        .await
+        .unwrap();
+    assert!(matches!(
+        desk.set_password(&agent("anna"), &agent("bernd"), "hijacked!!")
+            .await,
+        Err(Error::Denied { .. })
+    ));
+    assert!(matches!(
+        desk.set_password(&customer("kim"), &customer("karla"), "hijacked!!")
+            .await,
+        Err(Error::Denied { .. })
+    ));
+    assert!(matches!(
+        desk.set_password(&system, &agent("anna"), "short").await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        desk.set_password(&system, &agent("ghost"), "long enough")
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    // One login signs in as one holder.
+    assert!(matches!(
+        desk.set_password(&system, &customer("anna"), "long enough")
+            .await,
+        Err(Error::NotFound(_) | Error::Invalid(_))
+    ));
+    assert_eq!(
+        desk.sign_in("anna", "a new passphrase").await.unwrap(),
+        agent("anna")
+    );
+    assert_eq!(
+        desk.sign_in("bernd", "bernds passphrase").await.unwrap(),
+        agent("bernd")
+    );
+}
+
+/// API tokens stand for their holder until they expire or are revoked; the store keeps only
+/// their hash, and only the holder, an admin or the system manages them.
+pub async fn api_tokens(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let (other, _) = fixture(store.clone()).await;
+    let other = other.with_clock(Arc::new(clock.clone()));
+    let system = Actor::System;
+    let token = desk
+        .create_token(
+            &system,
+            &agent("bernd"),
+            "irc-bot",
+            Some(clock.now() + Duration::days(1)),
+        )
+        .await
+        .unwrap();
+    assert!(token.len() >= 32 + 4, "{token}");
+    assert_eq!(other.actor_for_token(&token).await.unwrap(), agent("bernd"));
+    let listed = desk.tokens(&agent("bernd"), &agent("bernd")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "irc-bot");
+    assert_eq!(listed[0].last_used, Some(clock.now()));
+    assert_eq!(listed[0].expires, Some(clock.now() + Duration::days(1)));
+    let stored = format!("{:?}", store.account("bernd").await.unwrap().unwrap());
+    assert!(!stored.contains(&token), "the token itself is never stored");
+    assert!(stored.contains(&crate::account::token_hash(&token)));
+
+    // Names are unique per account; the holder and an admin may make more.
+    assert!(matches!(
+        desk.create_token(&system, &agent("bernd"), "irc-bot", None)
+            .await,
+        Err(Error::Invalid(_))
+    ));
+    let own = desk
+        .create_token(&agent("bernd"), &agent("bernd"), "script", None)
+        .await
+        .unwrap();
+    let by_admin = desk
+        .create_token(&agent("root"), &agent("anna"), "web", None)
+        .await
+        .unwrap();
+    let kims = desk
+        .create_token(&customer("kim"), &customer("kim"), "portal", None)
+        .await
+        .unwrap();
+    assert_eq!(desk.actor_for_token(&own).await.unwrap(), agent("bernd"));
+    assert_eq!(
+        desk.actor_for_token(&by_admin).await.unwrap(),
+        agent("anna")
+    );
+    assert_eq!(desk.actor_for_token(&kims).await.unwrap(), customer("kim"));
+    assert!(matches!(
+        desk.create_token(&agent("anna"), &agent("bernd"), "stolen", None)
+            .await,
+        Err(Error::Denied { .. })
+    ));
+    assert!(matches!(
+        desk.tokens(&customer("kim"), &agent("bernd")).await,
+        Err(Error::Denied { .. })
+    ));
+
+    // Forged, altered and foreign tokens are refused alike.
+    let mut altered = token.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == '0' { '1' } else { '0' });
+    let swapped = token.replacen(
+        &crate::article::hex(b"bernd"),
+        &crate::article::hex(b"anna"),
+        1,
+    );
+    for forged in [
+        altered.as_str(),
+        swapped.as_str(),
+        "",
+        "tct_",
+        "Bearer x",
+        "tct_zz_00",
+    ] {
+        assert!(
+            matches!(
+                desk.actor_for_token(forged).await,
+                Err(Error::Unauthorized(_))
+            ),
+            "{forged:?}"
+        );
+    }
+
+    // Revoked: refused at once in every process.
+    desk.revoke_token(&agent("bernd"), &agent("bernd"), "script")
+        .await
+        .unwrap();
+    assert!(matches!(
+        other.actor_for_token(&own).await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.revoke_token(&system, &agent("bernd"), "script").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(desk.actor_for_token(&token).await.unwrap(), agent("bernd"));
+    // Expired: refused.
+    clock.advance(Duration::days(1));
+    assert!(matches!(
+        other.actor_for_token(&token).await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.create_token(&system, &agent("anna"), "past", Some(clock.now()))
+            .await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+/// Disabling an account, removing it or revoking a permission counts from that actor's next
+/// request in every desk on the store: no configuration cache hides it.
+pub async fn revocation_takes_effect_at_once(store: Arc<dyn Store>) {
+    let (admin, clock) = fixture(store.clone()).await;
+    let (desk, _) = fixture(store.clone()).await;
+    let desk = desk.with_clock(Arc::new(clock.clone()));
+    let system = Actor::System;
+    admin
+        .set_password(&system, &agent("anna"), "anna's passphrase")
+        .await
+        .unwrap();
+    admin
+        .set_password(&system, &customer("kim"), "kim's passphrase")
+        .await
+        .unwrap();
+    let token = admin
+        .create_token(&system, &agent("anna"), "bot", None)
+        .await
+        .unwrap();
+    let ticket = request(&desk, "kim", "Support", "Printer").await;
+    let anna = desk.sign_in("anna", "anna's passphrase").await.unwrap();
+    assert_eq!(desk.ticket(&anna, ticket.id).await.unwrap().id, ticket.id);
+
+    // A permission revoked in one process: the next request in the other no longer has it.
+    let mut config = fixture_config();
+    config
+        .agents
+        .iter_mut()
+        .find(|a| a.login == "anna")
+        .unwrap()
+        .groups
+        .remove("support");
+    admin.configure(config.clone()).await.unwrap();
+    assert!(matches!(
+        desk.ticket(&anna, ticket.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(
+        desk.queue_view(&anna, TicketQuery::default())
+            .await
+            .unwrap()
+            .tickets
+            .is_empty()
+    );
+    assert!(matches!(
+        desk.lock(&anna, ticket.id).await,
+        Err(Error::NotFound(_))
+    ));
+
+    // Disabled: every request, the sign-in and the token are refused.
+    config
+        .agents
+        .iter_mut()
+        .find(|a| a.login == "anna")
+        .unwrap()
+        .valid = false;
+    admin.configure(config.clone()).await.unwrap();
+    assert!(matches!(
+        desk.queue_view(&anna, TicketQuery::default()).await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.note(&anna, ticket.id, Message::text("still here?"), false, &[])
+            .await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.sign_in("anna", "anna's passphrase").await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.actor_for_token(&token).await,
+        Err(Error::Unauthorized(_))
+    ));
+
+    // Removed: the same.
+    config.agents.retain(|a| a.login != "anna");
+    admin.configure(config).await.unwrap();
+    assert!(matches!(
+        desk.ticket(&anna, ticket.id).await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.actor_for_token(&token).await,
+        Err(Error::Unauthorized(_))
+    ));
+
+    // A customer disabled in the directory.
+    let kim = desk.sign_in("kim", "kim's passphrase").await.unwrap();
+    assert_eq!(desk.ticket(&kim, ticket.id).await.unwrap().id, ticket.id);
+    let mut record = store.customer("kim").await.unwrap().unwrap();
+    record.valid = false;
+    store.put_customer(&record).await.unwrap();
+    assert!(matches!(
+        desk.ticket(&kim, ticket.id).await,
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        desk.sign_in("kim", "kim's passphrase").await,
+        Err(Error::Unauthorized(_))
+    ));
+    // The system still works on the ticket (mail from kim keeps arriving).
+    desk.note(&system, ticket.id, Message::text("noted"), false, &[])
+        .await
+        .unwrap();
 }

@@ -211,6 +211,7 @@ pub fn config() -> impl Strategy<Value = Config> {
                         name: format!("Customer {i}"),
                         email: format!("cust{i}@customer.example"),
                         company: company.map(String::from),
+                        valid: true,
                     })
                     .collect();
                 config.rules.customers_see_company_tickets = company_wide;

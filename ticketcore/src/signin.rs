@@ -1,0 +1,293 @@
+//! The Desk's side of [`account`](crate::account): signing in by password, API tokens, and
+//! setting either. Every write is a compare-and-swap on the account document, retried on a
+//! conflict, so failures counted by several processes at once all count.
+
+use chrono::{DateTime, Utc};
+
+use crate::account::{self, Account, ApiToken, DECOY_HASH, Holder, StoredAccount};
+use crate::desk::Desk;
+use crate::error::{Error, Result};
+use crate::event::Actor;
+use crate::store::StoreError;
+
+/// Runs CPU-heavy work (argon2: tens of milliseconds) where it does not stall other tasks:
+/// tokio's blocking pool when there is a runtime, else right here.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Invalid(format!("password hashing failed: {e}"))),
+        Err(_) => Ok(work()),
+    }
+}
+
+impl Desk {
+    fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        for chunk in bytes.chunks_mut(8) {
+            let random = self.entropy.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&random[..chunk.len()]);
+        }
+        bytes
+    }
+
+    /// The account of `login` as stored, or a new one (version 0).
+    async fn account_or_new(&self, login: &str, holder: Option<Holder>) -> Result<StoredAccount> {
+        Ok(self
+            .store
+            .account(login)
+            .await?
+            .unwrap_or_else(|| StoredAccount {
+                version: 0,
+                account: Account::new(login, holder),
+            }))
+    }
+
+    /// Reads, changes and stores `login`'s account until the compare-and-swap holds.
+    async fn update_account<T>(
+        &self,
+        login: &str,
+        holder: Option<Holder>,
+        mut change: impl FnMut(&mut Account) -> Result<T>,
+    ) -> Result<T> {
+        for _ in 0..self.attempts {
+            let StoredAccount {
+                version,
+                mut account,
+            } = self.account_or_new(login, holder).await?;
+            let result = change(&mut account)?;
+            match self.store.save_account(&account, version).await {
+                Ok(_) => return Ok(result),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Contention(self.attempts))
+    }
+
+    /// Whether `by` may manage the account of `of`: the system, an admin, or its holder.
+    async fn may_manage(&self, by: &Actor, of: &Actor) -> Result<(Holder, String)> {
+        let Some((holder, login)) = Holder::of(of) else {
+            return Err(Error::Invalid("the system has no account".into()));
+        };
+        // The account must belong to someone who exists.
+        match holder {
+            Holder::Agent if self.current_config().await?.agent(login).is_none() => {
+                return Err(Error::NotFound(format!("agent {login}")));
+            }
+            Holder::Customer if self.store.customer(login).await?.is_none() => {
+                return Err(Error::NotFound(format!("customer {login}")));
+            }
+            _ => {}
+        }
+        let allowed = match by {
+            Actor::System => true,
+            _ if by == of => {
+                self.door(by).await?;
+                true
+            }
+            Actor::Agent(admin) => {
+                let (config, _) = self.door(by).await?;
+                config.agent(admin).is_some_and(|a| a.admin)
+            }
+            Actor::Customer(_) => false,
+        };
+        if !allowed {
+            return Err(Error::Denied {
+                actor: by.to_string(),
+                action: format!("manage the account of {of}"),
+                queue: String::new(),
+            });
+        }
+        Ok((holder, login.to_string()))
+    }
+
+    /// Sets the password `of` signs in with (hashed with argon2id; the clear text is kept
+    /// nowhere). `by` is the system, an admin agent, or `of` itself. One login signs in as one
+    /// holder: a login whose agent has a password cannot get one as a customer too.
+    pub async fn set_password(&self, by: &Actor, of: &Actor, password: &str) -> Result<()> {
+        let (holder, login) = self.may_manage(by, of).await?;
+        account::check_password(password).map_err(Error::Invalid)?;
+        let salt = self.random_bytes::<16>();
+        let password = password.to_string();
+        let hash = off_thread(move || account::hash_password(&password, salt))
+            .await?
+            .map_err(Error::Invalid)?;
+        self.update_account(&login, Some(holder), |account| {
+            claim(account, holder)?;
+            account.password = Some(hash.clone());
+            account.failures = 0;
+            account.refused_until = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The actor whose login and password these are. An unknown login and a wrong password
+    /// are one error and cost the same (the password is checked against a decoy hash);
+    /// after [`account::FREE_FAILURES`] failures the login is refused for a growing time,
+    /// counted in the store so it holds across processes and restarts.
+    pub async fn sign_in(&self, login: &str, password: &str) -> Result<Actor> {
+        let now = self.now();
+        let stored = self.account_or_new(login, None).await?;
+        if let Some(until) = stored.account.refused(now) {
+            return Err(Error::SignInRefused { until });
+        }
+        let holder = stored
+            .account
+            .holder
+            .filter(|_| stored.account.password.is_some());
+        let hash = match (holder, &stored.account.password) {
+            (Some(_), Some(hash)) => hash.clone(),
+            _ => DECOY_HASH.to_string(),
+        };
+        let presented = password.to_string();
+        let matches = off_thread(move || {
+            presented.len() <= account::MAX_PASSWORD_BYTES
+                && account::verify_password(&presented, &hash)
+        })
+        .await?;
+        match holder.filter(|_| matches) {
+            Some(holder) => {
+                let actor = holder.actor(login);
+                if stored.account.failures > 0 || stored.account.refused_until.is_some() {
+                    self.update_account(login, None, |account| {
+                        account.failures = 0;
+                        account.refused_until = None;
+                        Ok(())
+                    })
+                    .await?;
+                }
+                // A disabled or removed account is told so: the password was right.
+                self.door(&actor).await?;
+                Ok(actor)
+            }
+            None => {
+                self.update_account(login, None, |account| {
+                    account.failed(now);
+                    Ok(())
+                })
+                .await?;
+                Err(Error::SignIn)
+            }
+        }
+    }
+
+    /// A new API token for `of`, named `name` (unique per account), valid until `expires`.
+    /// The token is returned once; the store keeps only its hash.
+    pub async fn create_token(
+        &self,
+        by: &Actor,
+        of: &Actor,
+        name: &str,
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<String> {
+        let (holder, login) = self.may_manage(by, of).await?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "a token needs a name without control characters".into(),
+            ));
+        }
+        let now = self.now();
+        if expires.is_some_and(|at| at <= now) {
+            return Err(Error::Invalid(
+                "the token would expire before it is made".into(),
+            ));
+        }
+        let token = account::token_for(&login, self.random_bytes());
+        let stored = ApiToken {
+            name: name.to_string(),
+            hash: account::token_hash(&token),
+            created: now,
+            expires,
+            last_used: None,
+        };
+        self.update_account(&login, Some(holder), |account| {
+            claim(account, holder)?;
+            if account.tokens.iter().any(|t| t.name == stored.name) {
+                return Err(Error::Invalid(format!(
+                    "{of} already has a token named {:?}",
+                    stored.name
+                )));
+            }
+            account.tokens.push(stored.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// The API tokens of `of` (hashes, names, dates: never the tokens).
+    pub async fn tokens(&self, by: &Actor, of: &Actor) -> Result<Vec<ApiToken>> {
+        let (holder, login) = self.may_manage(by, of).await?;
+        Ok(self
+            .store
+            .account(&login)
+            .await?
+            .filter(|a| a.account.holder == Some(holder))
+            .map(|a| a.account.tokens)
+            .unwrap_or_default())
+    }
+
+    /// Revokes the token of `of` named `name`: it stops working at once, in every process.
+    pub async fn revoke_token(&self, by: &Actor, of: &Actor, name: &str) -> Result<()> {
+        let (holder, login) = self.may_manage(by, of).await?;
+        self.update_account(&login, Some(holder), |account| {
+            let before = account.tokens.len();
+            account.tokens.retain(|t| t.name != name);
+            if account.holder != Some(holder) || account.tokens.len() == before {
+                return Err(Error::NotFound(format!("token {name:?} of {of}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The actor an API token stands for: refused when the token is unknown, expired or
+    /// revoked, or its holder's account is disabled or removed.
+    pub async fn actor_for_token(&self, token: &str) -> Result<Actor> {
+        let unknown = || Error::Unauthorized("unknown or revoked API token".into());
+        let login = account::token_login(token.trim()).ok_or_else(unknown)?;
+        let stored = self.store.account(&login).await?.ok_or_else(unknown)?;
+        let holder = stored.account.holder.ok_or_else(unknown)?;
+        let found = stored.account.token(token.trim()).ok_or_else(unknown)?;
+        let now = self.now();
+        if found.expired(now) {
+            return Err(Error::Unauthorized(format!(
+                "API token {:?} expired",
+                found.name
+            )));
+        }
+        let actor = holder.actor(&login);
+        self.door(&actor).await?;
+        if found.use_is_news(now) {
+            // Worth one write a minute at most; losing it to a concurrent change is fine.
+            let mut account = stored.account.clone();
+            let hash = found.hash.clone();
+            if let Some(t) = account.tokens.iter_mut().find(|t| t.hash == hash) {
+                t.last_used = Some(now);
+            }
+            match self.store.save_account(&account, stored.version).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(actor)
+    }
+}
+
+/// Makes `holder` the one who signs in under the account's login, unless another holds it.
+fn claim(account: &mut Account, holder: Holder) -> Result<()> {
+    match account.holder {
+        Some(other) if other != holder => Err(Error::Invalid(format!(
+            "login {} already signs in as {other}",
+            account.login
+        ))),
+        _ => {
+            account.holder = Some(holder);
+            Ok(())
+        }
+    }
+}
