@@ -87,18 +87,18 @@ pub async fn export(desk: &Desk, out: &mut impl Write) -> Result<(), Failure> {
         config: Box::new((*config).clone()),
     };
     write(out, &header)?;
-    let customers: BTreeSet<&str> = list.iter().filter_map(|t| t.customer.as_deref()).collect();
-    for login in &customers {
-        if let Some(customer) = desk.customer(system, login).await? {
+    let mut logins: BTreeSet<String> = config.agents.iter().map(|a| a.login.clone()).collect();
+    let mut after: Option<String> = None;
+    loop {
+        let page = desk.customers(system, after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.login.clone());
+        for customer in page {
+            logins.insert(customer.login.clone());
             write(out, &Record::Customer { customer })?;
         }
     }
-    let logins = config
-        .agents
-        .iter()
-        .map(|a| a.login.as_str())
-        .chain(customers);
-    for login in logins.collect::<BTreeSet<_>>() {
+    for login in &logins {
         if let Some(stored) = desk.account(system, login).await? {
             write(
                 out,

@@ -338,6 +338,10 @@ impl Store for RedbStore {
         self.lookup(|r| r.customer(login))
     }
 
+    async fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>> {
+        self.lookup(|r| r.customers(after, limit))
+    }
+
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         let email = email.to_lowercase();
         self.lookup(|r| r.customer_by_email(&email))

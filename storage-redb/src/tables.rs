@@ -678,6 +678,17 @@ impl Reader {
             .transpose()
     }
 
+    pub fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.table(&self.customers)?
+            .range::<&str>((from, Bound::Unbounded))
+            .map_err(backend)?
+            .take(limit)
+            .map(|entry| decode(entry.map_err(backend)?.1.value(), "customer"))
+            .collect()
+    }
+
     pub fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         let login = self
             .table(&self.customer_emails)?

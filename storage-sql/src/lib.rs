@@ -32,6 +32,7 @@ mod group;
 mod pg;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -142,6 +143,7 @@ pub struct SqlStore {
     lookups: Option<Joiner<(Lookup, P), Option<String>>>,
     /// Queues known to be in `ticket_queues` (rows there are never removed), so a commit
     /// need not offer them again.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     queues: Arc<std::sync::Mutex<HashSet<String>>>,
 }
 
@@ -1160,6 +1162,25 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>> {
+        let limit = P::I(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = match after {
+            Some(after) => {
+                let sql = "SELECT doc FROM customers WHERE login > ? ORDER BY login LIMIT ?";
+                self.db
+                    .rows(sql, &[P::T(after.into()), limit], &[K::T])
+                    .await?
+            }
+            None => {
+                let sql = "SELECT doc FROM customers ORDER BY login LIMIT ?";
+                self.db.rows(sql, &[limit], &[K::T]).await?
+            }
+        };
+        rows.iter()
+            .map(|row| decode(row.first(), "customer"))
+            .collect()
+    }
+
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         self.look_up(Lookup::CustomerByEmail, P::T(email.to_lowercase()))
             .await?
@@ -1447,7 +1468,9 @@ impl Store for SqlStore {
 
     async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // Irrefutable in a build with PostgreSQL alone.
         #[cfg(feature = "postgres")]
+        #[allow(irrefutable_let_patterns)]
         if let Db::Postgres(pool) = &self.db {
             // Listen first, then look: a commit between the two still wakes us.
             let mut listener = sqlx::postgres::PgListener::connect_with(pool)

@@ -70,6 +70,20 @@ impl Desk {
         Ok(found.filter(|c| sees_customer(&viewer, c)))
     }
 
+    /// A page of the customer directory (see [`Store::customers`](crate::Store::customers)),
+    /// as [`customer`](Self::customer) shows it: a customer finds only themselves.
+    pub async fn customers(
+        &self,
+        actor: &Actor,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CustomerUser>> {
+        let viewer = self.door(actor).await?.1;
+        let mut page = self.store.customers(after, limit).await?;
+        page.retain(|c| sees_customer(&viewer, c));
+        Ok(page)
+    }
+
     /// A customer user by email address (case-insensitive), as [`customer`](Self::customer).
     pub async fn customer_by_email(
         &self,

@@ -337,6 +337,18 @@ impl Store for MemoryStore {
         Ok(self.read().customers.get(login).cloned())
     }
 
+    async fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
+        Ok(self
+            .read()
+            .customers
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         let inner = self.read();
         Ok(inner

@@ -280,6 +280,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>>;
     /// A customer user by email address (case-insensitive).
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>>;
+    /// Up to `limit` customer users with a login after `after` (from the first when `None`),
+    /// in login order: the directory page by page, for export and administration.
+    async fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>>;
 
     /// Atomically advances counter `key` by `count` and returns the first of the reserved
     /// values (counters start at 1).

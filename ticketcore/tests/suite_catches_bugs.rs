@@ -79,6 +79,9 @@ impl Store for Buggy {
     async fn customer(&self, login: &str) -> StoreResult<Option<CustomerUser>> {
         self.0.customer(login).await
     }
+    async fn customers(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<CustomerUser>> {
+        self.0.customers(after, limit).await
+    }
     async fn customer_by_email(&self, email: &str) -> StoreResult<Option<CustomerUser>> {
         self.0.customer_by_email(email).await
     }

@@ -751,6 +751,126 @@ fn export_and_import_move_a_desk_between_backends() {
     }
 }
 
+/// Signs in on the store at `url` in this process, as the web server will: the actor a
+/// password and a token stand for, or the error.
+fn sign_in(url: &str, login: &str, password: &str, token: &str) -> (String, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let desk = ticketcore_app::Access::new(url)
+            .unwrap()
+            .desk()
+            .await
+            .unwrap();
+        let by_password = desk.sign_in(login, password).await;
+        let by_token = desk.actor_for_token(token).await;
+        let show = |r: Result<ticketcore::Actor, ticketcore::Error>| match r {
+            Ok(actor) => actor.to_string(),
+            Err(e) => e.to_string(),
+        };
+        (show(by_password), show(by_token))
+    })
+}
+
+#[test]
+fn passwords_and_tokens_are_set_listed_revoked_and_move_with_the_desk() {
+    for (from, to) in [(Kind::Redb, Kind::Sqlite), (Kind::Sqlite, Kind::Redb)] {
+        let desk = Desk::new(from);
+        let set = |args: &[&str], input: &str| desk.feed(args, input.as_bytes());
+        let o = set(&["passwd", "anna", "--stdin"], "short\n");
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("at least 8"), "{}", stderr(&o));
+        let o = set(&["passwd", "anna", "--stdin"], "anna's passphrase\n");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("password set for agent:anna"));
+        let o = set(
+            &["passwd", "kunde1", "--customer", "--stdin"],
+            "karla's secret\r\n",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = set(&["passwd", "ghost", "--stdin"], "whatever it is\n");
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("ghost"), "{}", stderr(&o));
+        // Without a terminal and without --stdin there is nobody to ask.
+        let o = set(&["passwd", "anna"], "anna's passphrase\n");
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+        let out = desk.ok(&[
+            "token",
+            "create",
+            "--as",
+            "anna",
+            "--name",
+            "bot",
+            "--expires",
+            "90d",
+        ]);
+        let token = out.lines().last().unwrap().to_string();
+        assert!(token.starts_with("tct_") && token.len() > 64, "{out}");
+        let err = desk.fails(&["token", "create", "--as", "anna", "--name", "bot"], 1);
+        assert!(err.contains("already has a token"), "{err}");
+        desk.fails(
+            &[
+                "token",
+                "create",
+                "--as",
+                "anna",
+                "--name",
+                "x",
+                "--expires",
+                "soon",
+            ],
+            2,
+        );
+        let listed = desk.json(&["token", "list", "--as", "anna", "--json"]);
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["name"], "bot");
+        assert_eq!(listed[0]["expired"], false);
+        assert!(listed[0]["expires"].as_str().unwrap() > listed[0]["created"].as_str().unwrap());
+        let table = desk.ok(&["token", "list", "--as", "anna"]);
+        assert!(
+            table.starts_with("NAME") && table.contains("bot"),
+            "{table}"
+        );
+        assert!(!table.contains(&token));
+        assert_eq!(
+            sign_in(&desk.store, "anna", "anna's passphrase", &token),
+            ("agent:anna".to_string(), "agent:anna".to_string())
+        );
+
+        // The export carries hashes, never a password or a token.
+        let export = desk.ok(&["export", "--json"]);
+        assert!(export.contains("$argon2id$"));
+        assert!(!export.contains("passphrase") && !export.contains("secret"));
+        assert!(!export.contains(&token));
+        std::fs::write(desk.path("desk.jsonl"), &export).unwrap();
+        let moved = Desk {
+            dir: tempfile::tempdir().unwrap(),
+            store: store_url(to, desk.dir.path(), "moved"),
+        };
+        let out = moved.ok(&["import", desk.path("desk.jsonl").to_str().unwrap()]);
+        assert!(out.contains("2 sign-in accounts"), "{out}");
+        assert_eq!(
+            sign_in(&moved.store, "anna", "anna's passphrase", &token),
+            ("agent:anna".to_string(), "agent:anna".to_string())
+        );
+        let (customer, _) = sign_in(&moved.store, "kunde1", "karla's secret", &token);
+        assert_eq!(customer, "customer:kunde1");
+
+        moved.ok(&["token", "revoke", "--as", "anna", "bot"]);
+        let (wrong, revoked) = sign_in(&moved.store, "anna", "wrong password", &token);
+        assert!(wrong.contains("sign-in failed"), "{wrong}");
+        assert!(revoked.contains("not authorised"), "{revoked}");
+        moved.fails(&["token", "revoke", "--as", "anna", "bot"], 1);
+        assert_eq!(
+            moved.json(&["token", "list", "--as", "anna", "--json"]),
+            serde_json::json!([])
+        );
+    }
+}
+
 #[test]
 fn demo_runs_twice_and_keeps_to_its_own_store() {
     for kind in KINDS {
@@ -761,6 +881,10 @@ fn demo_runs_twice_and_keeps_to_its_own_store() {
         };
         let first = desk.ok(&["demo"]);
         assert!(first.starts_with("NUMBER"), "{first}");
+        assert!(first.contains(r#"sign in as agent "anna" with password "demo-anna-2026""#));
+        assert!(first.contains(r#"sign in as customer "kunde1" with password "demo-kunde1-2026""#));
+        let (anna, _) = sign_in(&desk.store, "anna", "demo-anna-2026", "");
+        assert_eq!(anna, "agent:anna");
         let tickets = desk.json(&["list", "--json"]);
         let rows = tickets.as_array().unwrap();
         assert!(rows.len() >= 24, "a few dozen tickets: {}", rows.len());
@@ -811,6 +935,8 @@ fn every_subcommand_has_help() {
         "stats",
         "export",
         "import",
+        "passwd",
+        "token",
     ];
     let top = desk.ok(&["--help"]);
     for sub in subcommands {

@@ -96,10 +96,37 @@ pub async fn customers_directory(store: Arc<dyn Store>) {
     let thief = CustomerUser {
         login: "kurt".into(),
         email: "karla@new.example".into(),
-        ..karla
+        ..karla.clone()
     };
     assert!(store.put_customer(&thief).await.is_err());
     assert_eq!(store.customer("nobody").await.unwrap(), None);
+
+    // The directory page by page, each login once (in the order of the backend's collation).
+    for (i, login) in ["zoe", "Zoe", "anna", "karl", "ännchen"].iter().enumerate() {
+        let c = CustomerUser {
+            login: login.to_string(),
+            email: format!("c{i}@dir.example"),
+            ..karla.clone()
+        };
+        store.put_customer(&c).await.unwrap();
+    }
+    let mut logins = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.customers(after.as_deref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.login.clone());
+        logins.extend(page.into_iter().map(|c| c.login));
+    }
+    let mut sorted = logins.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), logins.len(), "no login twice: {logins:?}");
+    assert_eq!(sorted, ["Zoe", "anna", "karl", "karla", "zoe", "ännchen"]);
+    let last = logins.last().unwrap();
+    assert!(store.customers(Some(last), 10).await.unwrap().is_empty());
+    assert_eq!(store.customers(None, 0).await.unwrap(), Vec::new());
 }
 
 /// Counters hand out disjoint blocks even under concurrency.
