@@ -132,39 +132,35 @@ impl Outbox {
         Ok(())
     }
 
-    /// Keeps sending until `stop` resolves: waits for new events (woken at once where the
-    /// store can), and after a temporary failure retries with backoff from one second up to
-    /// five minutes.
+    /// Keeps sending until `stop` resolves: follows the event log from the outbox's cursor
+    /// (woken by each commit where the store can tell), and after a temporary failure
+    /// retries from the failed mail with backoff from one second up to five minutes.
     pub async fn run(&self, stop: impl std::future::Future<Output = ()>) -> Result<(), MailError> {
+        use futures_util::StreamExt;
         tokio::pin!(stop);
         let mut backoff = Duration::from_secs(1);
         loop {
+            // What is there first, in pages; then each event as it comes.
             let report = self.run_once().await?;
-            let pause = if report.waiting {
-                let pause = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-                pause
-            } else {
-                backoff = Duration::from_secs(1);
-                Duration::from_secs(60)
-            };
-            let cursor = self.desk.cursor(&Actor::System, Self::CONSUMER).await?;
-            let wait = async {
-                if report.waiting {
-                    tokio::time::sleep(pause).await;
-                    Ok(())
-                } else {
-                    self.desk.wait_for_events(cursor, pause).await.map(|_| {
-                        // Without notifications the store returns at once: poll gently.
-                    })
+            if report.waiting {
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
                 }
-            };
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                continue;
+            }
+            backoff = Duration::from_secs(1);
+            let after = self.desk.cursor(&Actor::System, Self::CONSUMER).await?;
+            let events = self.desk.follow(Actor::System, after);
+            tokio::pin!(events);
             tokio::select! {
                 _ = &mut stop => return Ok(()),
-                waited = wait => waited?,
-            }
-            if !report.waiting {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                next = events.next() => {
+                    if let Some(Err(e)) = next {
+                        return Err(e.into());
+                    }
+                }
             }
         }
     }

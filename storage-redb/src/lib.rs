@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use redb::Database;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
-use ticketcore::store::StoredConfig;
+use ticketcore::store::{Bell, StoredConfig};
 use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Article, Change, Config, DueKind, Event, Receipt, Store, StoreError, StoreResult, Ticket,
@@ -173,6 +173,8 @@ pub struct RedbStore {
     // they published ends, then the database closes with no transaction left open.
     writer: Writer,
     snapshots: Arc<Snapshots>,
+    /// Rung once a commit's events can be read, for followers in this process.
+    appended: Arc<Bell>,
     _db: Arc<Database>,
 }
 
@@ -245,6 +247,7 @@ impl RedbStore {
         Ok(RedbStore {
             writer: Writer::start(db.clone(), disk, snapshots.clone()),
             snapshots,
+            appended: Arc::default(),
             _db: db,
         })
     }
@@ -410,6 +413,7 @@ impl Store for RedbStore {
             .map(tables::Encoded::new)
             .collect::<StoreResult<_>>()?;
         let committed = self.write(|reply| Job::Commit { changes, reply }).await?;
+        self.appended.ring();
         Ok(committed
             .into_iter()
             .map(|(change, base)| base.map(|base| change.receipt(base)))
@@ -418,6 +422,12 @@ impl Store for RedbStore {
 
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         self.read(move |r| r.events_since(after, limit)).await
+    }
+
+    /// Woken by commits of this process only: a redb file has one process at a time.
+    async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
+        let arrived = async { Ok(!self.events_since(after, 1).await?.is_empty()) };
+        self.appended.wait(timeout, arrived).await
     }
 
     async fn counter(&self, key: &str) -> StoreResult<u64> {

@@ -42,7 +42,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::ContentHash;
-use ticketcore::store::{StoredConfig, Unique, WriteStats};
+use ticketcore::store::{Bell, StoredConfig, Unique, WriteStats};
 use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Article, Change, Config, DueKind, Event, PageKey, Quota, Receipt, StateType, Store, StoreError,
@@ -145,6 +145,47 @@ pub struct SqlStore {
     /// need not offer them again.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     queues: Arc<std::sync::Mutex<HashSet<String>>>,
+    /// Rung by this process's commits and, on PostgreSQL, by the one listener that hears
+    /// every other process's: what event followers wait on.
+    appended: Arc<Bell>,
+    /// The PostgreSQL listener, started by the first follower to wait.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    listening: Arc<tokio::sync::OnceCell<()>>,
+}
+
+/// How often a follower looks for events committed by another process where nothing tells
+/// it (SQLite, MySQL/MariaDB): the fallback's bound on how late such an event is seen.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts the process's one PostgreSQL listener: every notification (and every reconnect,
+/// after which something may have been missed) rings `bell`, until the store is gone.
+#[cfg(feature = "postgres")]
+async fn listen(pool: sqlx::Pool<sqlx::Postgres>, bell: std::sync::Weak<Bell>) -> StoreResult<()> {
+    let connect = |pool: sqlx::Pool<sqlx::Postgres>| async move {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(db::sql_err)?;
+        listener
+            .listen("ticketcore_events")
+            .await
+            .map_err(db::sql_err)?;
+        Ok::<_, StoreError>(listener)
+    };
+    let mut listener = connect(pool.clone()).await?;
+    tokio::spawn(async move {
+        loop {
+            let heard = listener.recv().await;
+            let Some(bell) = bell.upgrade() else { return };
+            bell.ring();
+            if let Err(e) = heard {
+                // PgListener reconnects by itself on the next recv; a pause keeps a server
+                // that is down from being asked in a tight loop.
+                tracing::warn!("event listener: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Changes per part when a large batch is written in parts side by side (PostgreSQL).
@@ -420,6 +461,8 @@ impl SqlStore {
             commits: None,
             lookups: None,
             queues: Arc::default(),
+            appended: Arc::default(),
+            listening: Arc::default(),
         };
         let mut store = plain.clone();
         let writer = plain.clone();
@@ -867,7 +910,11 @@ impl SqlStore {
 
     /// Tells event followers about `count` new events.
     fn woken(&self, count: usize) {
-        if let (true, Some(wake)) = (count > 0, &self.wake) {
+        if count == 0 {
+            return;
+        }
+        self.appended.ring();
+        if let Some(wake) = &self.wake {
             // Full means a wake-up is already pending: it covers these events too.
             let _ = wake.try_send(());
         }
@@ -1466,37 +1513,34 @@ impl Store for SqlStore {
         Ok(self.events_after(after, limit, highest).await?.0)
     }
 
+    /// Woken at once by this process's commits, and on PostgreSQL by any process's through
+    /// one listener per process. SQLite and MySQL/MariaDB cannot tell other processes about a
+    /// commit: their followers also look every [`POLL`] until `timeout`.
     async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let arrived = || async { Ok(!self.events_since(after, 1).await?.is_empty()) };
         // Irrefutable in a build with PostgreSQL alone.
         #[cfg(feature = "postgres")]
         #[allow(irrefutable_let_patterns)]
         if let Db::Postgres(pool) = &self.db {
-            // Listen first, then look: a commit between the two still wakes us.
-            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
-                .await
-                .map_err(db::sql_err)?;
-            listener
-                .listen("ticketcore_events")
-                .await
-                .map_err(db::sql_err)?;
-            if !self.events_since(after, 1).await?.is_empty() {
-                return Ok(());
-            }
-            let _ = tokio::time::timeout_at(deadline, listener.recv()).await;
-            return Ok(());
+            let bell = Arc::downgrade(&self.appended);
+            self.listening
+                .get_or_try_init(|| listen(pool.clone(), bell))
+                .await?;
+            return self.appended.wait(timeout, arrived()).await;
         }
-        // Without notifications: poll, backing off up to a second.
-        let mut pause = std::time::Duration::from_millis(10);
-        while self.events_since(after, 1).await?.is_empty() {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                break;
+                return Ok(());
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            self.appended
+                .wait(POLL.min(deadline - now), arrived())
+                .await?;
+            if arrived().await? {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     async fn counter(&self, key: &str) -> StoreResult<u64> {

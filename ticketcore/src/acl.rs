@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::event::Actor;
+use crate::event::{Actor, Event, EventKind};
 use crate::ticket::Ticket;
 
 /// A permission an agent holds on a group (the OTRS permission kinds).
@@ -206,6 +206,43 @@ impl Viewer {
                 Permission::Ro,
             ),
             Viewer::Customer(scope) => scope.sees(ticket),
+        }
+    }
+
+    /// Whether this viewer may see `event` of `ticket` (as the ticket is now; needed for a
+    /// customer, and for an agent only where the event does not record its queue). An agent
+    /// sees it by the queue the event left the ticket in, and a move also in the queue it
+    /// came from: handed into a transfer queue, the ticket is out of sight from then on. A
+    /// customer sees what concerns them of their own tickets.
+    pub fn sees_event(&self, config: &Config, event: &Event, ticket: Option<&Ticket>) -> bool {
+        match self {
+            Viewer::System => true,
+            Viewer::Agent(login) => {
+                let grants = Grants::of(config, login);
+                let reads = |queue: &str| {
+                    config
+                        .queue(queue)
+                        .is_some_and(|q| grants.allows(&q.group, Permission::Ro))
+                };
+                let queue = match event.visible_in.as_str() {
+                    "" => ticket.map(|t| t.queue.as_str()),
+                    queue => Some(queue),
+                };
+                queue.is_some_and(reads)
+                    || matches!(&event.kind, EventKind::Move { from, .. } if reads(from))
+            }
+            Viewer::Customer(scope) => {
+                event.kind.customer_visible() && ticket.is_some_and(|t| scope.sees(t))
+            }
+        }
+    }
+
+    /// Whether the viewer needs the ticket to decide on `event` (see [`Viewer::sees_event`]).
+    pub fn needs_ticket(&self, event: &Event) -> bool {
+        match self {
+            Viewer::System => false,
+            Viewer::Agent(_) => event.visible_in.is_empty(),
+            Viewer::Customer(_) => event.kind.customer_visible(),
         }
     }
 

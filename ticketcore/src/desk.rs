@@ -61,7 +61,7 @@ pub struct Committed {
 }
 
 /// What one `tick` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TickReport {
     /// Tickets changed.
     pub tickets: usize,
@@ -75,6 +75,9 @@ pub struct TickReport {
     pub warnings: usize,
     /// Escalations emitted.
     pub escalations: usize,
+    /// Due times maintenance could not process and set aside (see
+    /// [`rules::maintain`]), with the ticket and why; each is also a `SetAside` event.
+    pub set_aside: Vec<(TicketNumber, String)>,
 }
 
 impl TickReport {
@@ -92,6 +95,9 @@ impl TickReport {
                 }
                 EventKind::EscalationWarning { .. } => self.warnings += 1,
                 EventKind::Escalation { .. } => self.escalations += 1,
+                EventKind::SetAside { reason, .. } => {
+                    self.set_aside.push((e.number.clone(), reason.clone()))
+                }
                 _ => {}
             }
         }
@@ -483,7 +489,7 @@ impl Desk {
                 Plan::Link(a, b, kind) => {
                     rules::link(ctx, &self.load(*a).await?, &self.load(*b).await?, *kind)?
                 }
-                Plan::Tick(id, _) => rules::tick(ctx, &self.load(*id).await?)?,
+                Plan::Tick(id, _) => rules::maintain(ctx, &self.load(*id).await?),
             };
             match self.commit(change).await {
                 Ok(committed) => return Ok((action, committed)),
@@ -790,7 +796,7 @@ impl Desk {
     pub async fn history(&self, actor: &Actor, id: TicketId) -> Result<Vec<Event>> {
         let internal = self.visible(actor, id).await?.1.sees_internal();
         let mut history = self.store.history(id).await?;
-        history.retain(|e| internal || customer_visible(&e.kind));
+        history.retain(|e| internal || e.kind.customer_visible());
         Ok(history)
     }
 
@@ -866,13 +872,7 @@ impl Desk {
                 let mut ids = Vec::with_capacity(fresh.len());
                 for ticket in &fresh {
                     done.insert(ticket.id);
-                    let change = match rules::tick(ctx, ticket) {
-                        Ok(change) => change,
-                        Err(error) => {
-                            tracing::warn!(ticket = %ticket.number, %error, "tick skipped a ticket");
-                            continue;
-                        }
-                    };
+                    let change = rules::maintain(ctx, ticket);
                     if change.writes.iter().any(|w| !w.events.is_empty()) {
                         ids.push(ticket.id);
                         changes.push(change);
@@ -911,26 +911,5 @@ impl Desk {
             }
         }
         Ok(next)
-    }
-}
-
-/// Events a customer may see in their ticket's history.
-pub(crate) fn customer_visible(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::AddNote {
-            visible_to_customer,
-            ..
-        } => *visible_to_customer,
-        EventKind::NewTicket { .. }
-        | EventKind::EmailCustomer { .. }
-        | EventKind::PhoneCallCustomer { .. }
-        | EventKind::WebRequestCustomer { .. }
-        | EventKind::FollowUp { .. }
-        | EventKind::FollowUpRejected { .. }
-        | EventKind::SendAnswer { .. }
-        | EventKind::SendAutoReply { .. }
-        | EventKind::StateUpdate { .. }
-        | EventKind::Merged { .. } => true,
-        _ => false,
     }
 }

@@ -277,9 +277,39 @@ pub enum EventKind {
         #[serde(with = "crate::stamp")]
         due: DateTime<Utc>,
     },
+    /// Maintenance could not process a due time of the ticket and set it aside until the
+    /// ticket next changes.
+    SetAside {
+        /// Which due time.
+        due: crate::ticket::DueKind,
+        /// Why it could not be processed.
+        reason: String,
+    },
 }
 
 impl EventKind {
+    /// Whether a customer may see it in their ticket's history and live view: what was said
+    /// with them and what happened to their request, never internal notes or who works on it.
+    pub fn customer_visible(&self) -> bool {
+        match self {
+            EventKind::AddNote {
+                visible_to_customer,
+                ..
+            } => *visible_to_customer,
+            EventKind::NewTicket { .. }
+            | EventKind::EmailCustomer { .. }
+            | EventKind::PhoneCallCustomer { .. }
+            | EventKind::WebRequestCustomer { .. }
+            | EventKind::FollowUp { .. }
+            | EventKind::FollowUpRejected { .. }
+            | EventKind::SendAnswer { .. }
+            | EventKind::SendAutoReply { .. }
+            | EventKind::StateUpdate { .. }
+            | EventKind::Merged { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The OTRS history type name, e.g. "NewTicket".
     pub fn history_type(&self) -> &'static str {
         match self {
@@ -311,6 +341,7 @@ impl EventKind {
             EventKind::Reminder { .. } => "Reminder",
             EventKind::EscalationWarning { .. } => "EscalationWarning",
             EventKind::Escalation { .. } => "Escalation",
+            EventKind::SetAside { .. } => "SetAside",
         }
     }
 }
@@ -330,6 +361,11 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: Actor,
+    /// The ticket's queue right after the event, whose readers may see the event: an agent
+    /// who handed a ticket into a transfer queue sees what happened before, not after. Empty
+    /// in events written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub visible_in: String,
     /// What.
     #[serde(flatten)]
     pub kind: EventKind,

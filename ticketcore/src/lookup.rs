@@ -1,30 +1,15 @@
-//! The Desk's lookups by key and its event log, for the clients that thread mail, send the
-//! outbox, export a desk or follow the log: each takes the acting identity and answers only
-//! what that actor may see, so no client needs the store itself.
-
-use std::collections::HashMap;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
+//! The Desk's lookups by key, for the clients that thread mail, send the outbox or export a
+//! desk: each takes the acting identity and answers only what that actor may see, so no
+//! client needs the store itself.
 
 use crate::account::StoredAccount;
 use crate::acl::{CustomerUser, Viewer};
 use crate::article::Article;
-use crate::desk::{Desk, customer_visible};
+use crate::desk::Desk;
 use crate::error::{Error, Result};
-use crate::event::{Actor, Event};
+use crate::event::Actor;
 use crate::number::TicketNumber;
-use crate::ticket::{Ticket, TicketId};
-
-/// A page of the event log as one actor sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct EventPage {
-    /// The events the actor may see, in log order.
-    pub events: Vec<Event>,
-    /// Where the next page starts: the last sequence number read, seen or not, so events the
-    /// actor may not see are passed over once rather than read again.
-    pub cursor: u64,
-}
+use crate::ticket::Ticket;
 
 impl Desk {
     /// A ticket by number, if `actor` may see it.
@@ -121,63 +106,6 @@ impl Desk {
         }
         Ok(self.store.account(login).await?)
     }
-
-    /// Up to `limit` events after sequence number `after`, of those `actor` may see: the
-    /// system sees every event; an agent those of tickets it may read now; a customer those of
-    /// their own tickets that concern them (never internal notes).
-    pub async fn events_since(&self, actor: &Actor, after: u64, limit: usize) -> Result<EventPage> {
-        let (config, viewer) = self.door(actor).await?;
-        let events = self.store.events_since(after, limit).await?;
-        let cursor = events.last().map_or(after, |e| e.seq);
-        if viewer == Viewer::System {
-            return Ok(EventPage { events, cursor });
-        }
-        let mut tickets: HashMap<TicketId, bool> = HashMap::new();
-        let mut visible = Vec::with_capacity(events.len());
-        for event in events {
-            if !viewer.sees_internal() && !customer_visible(&event.kind) {
-                continue;
-            }
-            let sees = match tickets.get(&event.ticket) {
-                Some(sees) => *sees,
-                None => {
-                    let ticket = self.store.ticket(event.ticket).await?;
-                    let sees = ticket.is_some_and(|t| viewer.sees(&config, &t));
-                    tickets.insert(event.ticket, sees);
-                    sees
-                }
-            };
-            if sees {
-                visible.push(event);
-            }
-        }
-        Ok(EventPage {
-            events: visible,
-            cursor,
-        })
-    }
-
-    /// Waits until an event after `after` may exist, or `timeout` has passed (at once where the
-    /// store cannot be woken; see [`Store::wait_for_events`](crate::Store::wait_for_events)).
-    pub async fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<()> {
-        Ok(self.store.wait_for_events(after, timeout).await?)
-    }
-
-    /// A named consumer's saved position in the event log (0 when new). Each actor's
-    /// consumers are its own: an agent's "bot" is not the system's.
-    pub async fn cursor(&self, actor: &Actor, consumer: &str) -> Result<u64> {
-        self.door(actor).await?;
-        Ok(self.store.cursor(&consumer_key(actor, consumer)).await?)
-    }
-
-    /// Saves a named consumer's position (the last event it has dealt with).
-    pub async fn save_cursor(&self, actor: &Actor, consumer: &str, position: u64) -> Result<()> {
-        self.door(actor).await?;
-        Ok(self
-            .store
-            .save_cursor(&consumer_key(actor, consumer), position)
-            .await?)
-    }
 }
 
 /// Whether `viewer` may see a customer's directory entry.
@@ -185,14 +113,5 @@ fn sees_customer(viewer: &Viewer, customer: &CustomerUser) -> bool {
     match viewer {
         Viewer::System | Viewer::Agent(_) => true,
         Viewer::Customer(scope) => scope.login == customer.login,
-    }
-}
-
-/// Where an actor's consumer keeps its cursor: the system's consumers by their name (as the
-/// outbox always has), others under their actor.
-fn consumer_key(actor: &Actor, consumer: &str) -> String {
-    match actor {
-        Actor::System => consumer.to_string(),
-        other => format!("{other}/{consumer}"),
     }
 }

@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::number::TicketNumber;
 use crate::state::StateType;
 use crate::store::{
-    Change, PageKey, Receipt, Store, StoreError, StoreResult, StoredConfig, TicketPage,
+    Bell, Change, PageKey, Receipt, Store, StoreError, StoreResult, StoredConfig, TicketPage,
     TicketQuery, Unique,
 };
 use crate::ticket::{DueKind, Ticket, TicketId};
@@ -25,6 +25,7 @@ use crate::ticket::{DueKind, Ticket, TicketId};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
+    appended: Bell,
 }
 
 /// The queue-view index bucket: archived flag, queue, state type.
@@ -450,20 +451,33 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, change: Change) -> StoreResult<Receipt> {
-        let mut inner = self.write();
-        inner.check(&change)?;
-        Ok(inner.apply(change))
+        let receipt = {
+            let mut inner = self.write();
+            inner.check(&change)?;
+            inner.apply(change)
+        };
+        self.appended.ring();
+        Ok(receipt)
     }
 
     async fn commit_batch(&self, changes: Vec<Change>) -> StoreResult<Vec<StoreResult<Receipt>>> {
-        let mut inner = self.write();
-        Ok(changes
-            .into_iter()
-            .map(|change| {
-                inner.check(&change)?;
-                Ok(inner.apply(change))
-            })
-            .collect())
+        let results = {
+            let mut inner = self.write();
+            changes
+                .into_iter()
+                .map(|change| {
+                    inner.check(&change)?;
+                    Ok(inner.apply(change))
+                })
+                .collect()
+        };
+        self.appended.ring();
+        Ok(results)
+    }
+
+    async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
+        let arrived = async { Ok(self.read().events.len() as u64 > after) };
+        self.appended.wait(timeout, arrived).await
     }
 
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {

@@ -282,6 +282,7 @@ impl<'a> Draft<'a> {
             number: self.ticket.number.clone(),
             at: self.ctx.now,
             actor: self.ctx.actor.clone(),
+            visible_in: self.ticket.queue.clone(),
             kind,
         });
     }
@@ -446,12 +447,16 @@ impl<'a> Draft<'a> {
             ticket.version = self.expected.map_or(1, |v| v + 1);
             ticket.changed = self.ctx.now;
         }
+        let mut events = self.events;
+        for event in &mut events {
+            event.visible_in.clone_from(&ticket.queue);
+        }
         TicketWrite {
             ticket,
             expected_version: self.expected,
             articles: self.articles,
             blobs: self.blobs,
-            events: self.events,
+            events,
         }
     }
 }
@@ -632,6 +637,7 @@ pub fn create(ctx: Ctx<'_>, input: &NewTicket, fresh: &Fresh) -> Result<Change> 
         merged_into: None,
         links: Default::default(),
         watchers: Default::default(),
+        set_aside: Default::default(),
         created: ctx.now,
         changed: ctx.now,
         version: 0,
@@ -681,6 +687,8 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
         )));
     }
     let mut d = Draft::of(ctx, ticket);
+    // A change may be what maintenance was missing: its set-aside due times count again.
+    d.ticket.set_aside.clear();
     match op {
         Op::Lock => {
             agent_only(ctx, ticket, Permission::Owner, "lock tickets")?;
@@ -1040,6 +1048,7 @@ fn link_writes(ctx: Ctx<'_>, change: &mut Change, other: &Ticket, kind: LinkKind
         number: new.ticket.number.clone(),
         at: ctx.now,
         actor: ctx.actor.clone(),
+        visible_in: new.ticket.queue.clone(),
         kind: EventKind::TicketLinkAdd {
             other: other.number.clone(),
             kind,
@@ -1156,6 +1165,52 @@ pub fn link(ctx: Ctx<'_>, a: &Ticket, b: &Ticket, kind: LinkKind) -> Result<Chan
         quotas: Vec::new(),
         writes: vec![da.finish(), db.finish()],
     })
+}
+
+/// Maintenance that never fails: [`tick`], and where that fails, each due time that fails on
+/// its own is set aside (out of the due index, with a `SetAside` event saying why) and the
+/// rest is done in the same change. One broken ticket thus blocks neither its own other due
+/// times nor any other ticket.
+pub fn maintain(ctx: Ctx<'_>, ticket: &Ticket) -> Change {
+    let error = match tick(ctx, ticket) {
+        Ok(change) => return change,
+        Err(error) => error,
+    };
+    let due: Vec<DueKind> = DueKind::ALL
+        .into_iter()
+        .filter(|k| ticket.due(*k).is_some_and(|at| at <= ctx.now))
+        .collect();
+    let mut failing = Vec::new();
+    for kind in &due {
+        let mut alone = ticket.clone();
+        alone
+            .set_aside
+            .extend(DueKind::ALL.into_iter().filter(|k| k != kind));
+        if let Err(e) = tick(ctx, &alone) {
+            failing.push((*kind, e));
+        }
+    }
+    // Failing only together: set every due time aside.
+    if failing.is_empty() {
+        failing = due.iter().map(|k| (*k, error.clone())).collect();
+    }
+    let mut d = Draft::of(ctx, ticket);
+    for (kind, error) in &failing {
+        d.ticket.set_aside.insert(*kind);
+        d.event(EventKind::SetAside {
+            due: *kind,
+            reason: error.to_string(),
+        });
+    }
+    let aside = Change {
+        quotas: Vec::new(),
+        writes: vec![d.finish()],
+    };
+    let rest = aside.writes.first().and_then(|w| tick(ctx, &w.ticket).ok());
+    match rest {
+        Some(rest) => aside.then(rest),
+        None => aside,
+    }
 }
 
 /// Maintenance for one ticket at `ctx.now` (the actor is the system): releases an expired lock

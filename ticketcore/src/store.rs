@@ -253,6 +253,34 @@ pub struct StoredConfig {
     pub config: Config,
 }
 
+/// How a store wakes, in its own process, the followers waiting for its next commit: rung
+/// after every commit, heard by [`Store::wait_for_events`]. Followers in other processes
+/// need the backend's own channel (PostgreSQL's LISTEN/NOTIFY) or fall back to polling.
+#[derive(Debug, Default)]
+pub struct Bell(event_listener::Event);
+
+impl Bell {
+    /// Wakes everyone waiting.
+    pub fn ring(&self) {
+        self.0.notify(usize::MAX);
+    }
+
+    /// Waits until `arrived` says yes, or the bell rings after it said no, or `timeout` has
+    /// passed. The bell is listened to before `arrived` runs, so a commit in between is heard.
+    pub async fn wait(
+        &self,
+        timeout: std::time::Duration,
+        arrived: impl std::future::Future<Output = StoreResult<bool>>,
+    ) -> StoreResult<()> {
+        let listener = self.0.listen();
+        if arrived.await? {
+            return Ok(());
+        }
+        let _ = tokio::time::timeout(timeout, listener).await;
+        Ok(())
+    }
+}
+
 /// A ticketcore storage backend. Keep it small: conveniences live on the Desk.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

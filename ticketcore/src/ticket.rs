@@ -178,6 +178,11 @@ pub struct Ticket {
     pub links: BTreeSet<Link>,
     /// Agents watching (subscribed to) this ticket.
     pub watchers: BTreeSet<String>,
+    /// Due times maintenance could not process (a rule failed, say after a state was removed
+    /// from the configuration): out of the due index, so they block nothing, until the next
+    /// change of the ticket puts them back.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub set_aside: BTreeSet<DueKind>,
     /// Creation time.
     #[serde(with = "crate::stamp")]
     pub created: DateTime<Utc>,
@@ -210,6 +215,9 @@ impl Ticket {
     /// When `tick` has work on this ticket of `kind`. A pure function of the ticket: stores
     /// index its value on every write.
     pub fn due(&self, kind: DueKind) -> Option<DateTime<Utc>> {
+        if self.set_aside.contains(&kind) {
+            return None;
+        }
         match kind {
             DueKind::LockExpiry => match &self.lock {
                 Lock::Locked { until, .. } if self.state_type.is_active() => *until,

@@ -120,6 +120,7 @@ fn ticket(queue: &str) -> Ticket {
         merged_into: None,
         links: BTreeSet::new(),
         watchers: BTreeSet::new(),
+        set_aside: BTreeSet::new(),
         created: now(),
         changed: now(),
         version: 3,
@@ -143,6 +144,7 @@ fn event(t: &Ticket, actor: Actor, kind: EventKind) -> Event {
         number: t.number.clone(),
         at: now(),
         actor,
+        visible_in: t.queue.clone(),
         kind,
     }
 }

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use ticketcore::Actor;
+use futures_util::StreamExt;
+use ticketcore::{Actor, Event};
 
 use crate::maintenance::stopped;
 use ticketcore_app::Access;
@@ -13,61 +14,71 @@ use ticketcore_app::failure::Failure;
 
 /// Events read per store query.
 const PAGE: usize = 1000;
-/// How often a follower of a redb desk (which cannot be woken) looks for new events; it
-/// opens the file only to look, so mail deliveries are not locked out.
-const POLL: Duration = Duration::from_millis(500);
-/// How long a follower of a shared store waits to be woken before looking anyway.
-const WAIT: Duration = Duration::from_secs(30);
+/// A redb file admits one process at a time, so a follower of a redb desk cannot keep it
+/// open: it opens the file, follows until the log has been quiet this long, and closes it
+/// again for as long, so mail deliveries get their turn. (A shared store stays open, and its
+/// follower is woken by each commit.)
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Prints `event` as a JSON line; `false` when the reader went away (`| head`).
+fn print(event: &Event) -> Result<bool, Failure> {
+    let line = serde_json::to_string(event)?;
+    let mut out = std::io::stdout().lock();
+    Ok(writeln!(out, "{line}").is_ok() && out.flush().is_ok())
+}
 
 pub async fn run(access: &Access, since: u64, follow: bool) -> Result<u8, Failure> {
     let mut cursor = since;
-    let stop = stopped();
-    tokio::pin!(stop);
-    let mut held = None;
-    loop {
-        let desk = match held.take() {
-            Some(desk) => desk,
-            None => access.desk().await?,
-        };
+    if !follow {
+        let desk = access.desk().await?;
         loop {
             let page = desk.events_since(&Actor::System, cursor, PAGE).await?;
             if page.cursor == cursor {
-                break;
+                return Ok(0);
             }
-            let last = page.cursor;
-            let mut out = std::io::stdout().lock();
             for event in &page.events {
-                let line = serde_json::to_string(event)?;
-                // A reader that went away (`| head`) ends the command, not in a panic.
-                if writeln!(out, "{line}").is_err() {
+                if !print(event)? {
                     return Ok(0);
                 }
             }
-            if out.flush().is_err() {
-                return Ok(0);
-            }
-            cursor = last;
+            cursor = page.cursor;
         }
-        if !follow {
-            return Ok(0);
-        }
-        let wait = async {
-            if access.exclusive() {
-                drop(desk);
-                tokio::time::sleep(POLL).await;
-                None
-            } else {
-                let started = tokio::time::Instant::now();
-                let _ = desk.wait_for_events(cursor, WAIT).await;
-                // A store that cannot be woken returns at once: poll then.
-                if started.elapsed() < Duration::from_millis(5) {
-                    tokio::time::sleep(POLL).await;
+    }
+    let stop = stopped();
+    tokio::pin!(stop);
+    loop {
+        let desk = access.desk().await?;
+        // Boxed, so dropping it below closes the store before the pause.
+        let mut events = Box::pin(desk.follow(Actor::System, cursor));
+        loop {
+            let next = async {
+                if access.exclusive() {
+                    tokio::time::timeout(QUIET, events.next()).await.ok()
+                } else {
+                    Some(events.next().await)
                 }
-                Some(desk)
+            };
+            let next = tokio::select! {
+                next = next => next,
+                _ = &mut stop => return Ok(0),
+            };
+            match next {
+                Some(Some(event)) => {
+                    let event = event?;
+                    cursor = event.seq;
+                    if !print(&event)? {
+                        return Ok(0);
+                    }
+                }
+                Some(None) => return Ok(0),
+                // Quiet on a redb desk: let other processes have the file for a while.
+                None => break,
             }
-        };
+        }
+        drop(events);
+        drop(desk);
         tokio::select! {
-            kept = wait => held = kept,
+            () = tokio::time::sleep(QUIET) => {}
             _ = &mut stop => return Ok(0),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use ticketcore::{Actor, Desk, TickReport};
 use ticketcore_mail::{Outbox, OutboxReport, Postmaster, source, transport};
 
@@ -138,13 +139,15 @@ pub async fn serve(access: &Access, poll: u64) -> Result<u8, Failure> {
                 tokio::time::sleep(sleep).await;
                 return;
             };
-            // New mail to send is what cannot wait for the next poll: wake on events past
-            // the outbox's cursor, but never spin faster than MIN_ROUND.
+            // New mail to send is what cannot wait for the next poll: the next event past
+            // the outbox's cursor starts a round, but never faster than MIN_ROUND.
             let started = tokio::time::Instant::now();
             let sends = desk.config().await.is_ok_and(|c| c.mail.outbound.is_some());
             match desk.cursor(&Actor::System, Outbox::CONSUMER).await {
                 Ok(after) if sends => {
-                    let _ = desk.wait_for_events(after, sleep).await;
+                    let events = desk.follow(Actor::System, after);
+                    tokio::pin!(events);
+                    let _ = tokio::time::timeout(sleep, events.next()).await;
                     tokio::time::sleep_until(started + MIN_ROUND.min(sleep)).await;
                 }
                 _ => tokio::time::sleep(sleep).await,

@@ -94,7 +94,13 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
             article: desk.new_article_id(),
             message: Message::text(if internal { "internal" } else { "public" }),
             visible_to_customer: !internal,
-            notify: Vec::new(),
+            notify: config
+                .agents
+                .iter()
+                .filter(|a| may_see(&config, &Actor::agent(&a.login), &t.ticket))
+                .map(|a| a.login.clone())
+                .take(1)
+                .collect(),
         };
         desk.apply(&Actor::System, t.ticket.id, note)
             .await
@@ -158,6 +164,44 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
             }
         }
         assert_eq!(got, expected, "{actor} sees exactly the visible tickets");
+        // The event log, paged: exactly the events of visible tickets that concern the actor.
+        let log = desk
+            .events_since(&Actor::System, 0, usize::MAX)
+            .await
+            .expect("the log")
+            .events;
+        let customer = matches!(actor, Actor::Customer(_));
+        let wanted: Vec<u64> = log
+            .iter()
+            .filter(|e| {
+                all.iter()
+                    .any(|t| t.id == e.ticket && may_see(&config, &actor, t))
+                    && (!customer || e.kind.customer_visible())
+            })
+            .map(|e| e.seq)
+            .collect();
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let page = desk
+                .events_since(&actor, cursor, page)
+                .await
+                .expect("events");
+            if page.cursor == cursor {
+                break;
+            }
+            cursor = page.cursor;
+            for e in page.events {
+                if customer {
+                    assert!(
+                        !matches!(&e.kind, crate::event::EventKind::AddNote { notify, .. } if !notify.is_empty()),
+                        "{actor} saw whom a note notifies"
+                    );
+                }
+                seen.push(e.seq);
+            }
+        }
+        assert_eq!(seen, wanted, "{actor} follows exactly its share of the log");
         // Direct reads agree, and customers never get internal articles or notes.
         for t in &all {
             let visible = may_see(&config, &actor, t);

@@ -303,7 +303,9 @@ macro_rules! conformance_suite {
             accounts_are_versioned,
             sign_in_and_throttle,
             api_tokens,
-            revocation_takes_effect_at_once
+            revocation_takes_effect_at_once,
+            tick_sets_aside_what_it_cannot_process,
+            follow_shows_each_viewer_its_share
         );
         #[test]
         fn state_machine_matches_memory_store() {

@@ -2201,3 +2201,216 @@ pub async fn revocation_takes_effect_at_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
 }
+
+/// Tickets maintenance cannot process (here: their auto-close state was removed from the
+/// configuration), more than a batch of them and due before the rest, are set aside with a
+/// reason, block nothing behind them and leave nothing due, so a resident process does not
+/// spin; a change of such a ticket puts it back.
+pub async fn tick_sets_aside_what_it_cannot_process(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let desk = desk.with_tick_batch(4);
+    let root = agent("root");
+    let t0 = crate::clock::Clock::now(&clock);
+    let hours = Duration::hours;
+    let mut broken = Vec::new();
+    for i in 0..10 {
+        let t = request(&desk, "kim", "Support", &format!("broken {i}")).await;
+        desk.set_state(&root, t.id, "pending auto close+", Some(t0 + hours(1)))
+            .await
+            .unwrap();
+        broken.push(t.id);
+    }
+    let mut fine = Vec::new();
+    for i in 0..3 {
+        let t = request(&desk, "kim", "Support", &format!("fine {i}")).await;
+        desk.set_state(&root, t.id, "pending auto close-", Some(t0 + hours(2)))
+            .await
+            .unwrap();
+        fine.push(t.id);
+    }
+    let mut config = fixture_config();
+    // Its closed state and the pending state leading there both gone: the tickets already
+    // pending can no longer be auto-closed.
+    config.states.retain(|s| {
+        !matches!(
+            s.state_type,
+            StateType::ClosedSuccessful | StateType::PendingAutoCloseSuccessful
+        )
+    });
+    desk.configure(config).await.unwrap();
+
+    clock.set(t0 + hours(3));
+    let report = desk.tick(t0 + hours(3)).await.unwrap();
+    assert_eq!(report.closed, 3, "{report:?}");
+    assert_eq!(report.set_aside.len(), 10, "{report:?}");
+    assert!(
+        report
+            .set_aside
+            .iter()
+            .all(|(_, why)| why.contains("auto-close")),
+        "{report:?}"
+    );
+    for id in &fine {
+        let t = desk.ticket(&root, *id).await.unwrap();
+        assert_eq!(t.state_type, StateType::ClosedUnsuccessful);
+    }
+    for id in &broken {
+        let t = desk.ticket(&root, *id).await.unwrap();
+        assert_eq!(t.state_type, StateType::PendingAutoCloseSuccessful);
+        let history = desk.history(&root, *id).await.unwrap();
+        assert_eq!(types(&history).last(), Some(&"SetAside"));
+    }
+    // Nothing is left due: a resident process sleeps instead of spinning on them.
+    assert_eq!(
+        desk.next_due()
+            .await
+            .unwrap()
+            .filter(|at| *at <= t0 + hours(3)),
+        None
+    );
+    assert_eq!(desk.tick(t0 + hours(3)).await.unwrap(), Default::default());
+
+    // A change puts a ticket back; still broken, it is set aside again, once.
+    desk.set_priority(&root, broken[0], Priority::HIGHEST)
+        .await
+        .unwrap();
+    let report = desk.tick(t0 + hours(3)).await.unwrap();
+    assert_eq!(report.set_aside.len(), 1, "{report:?}");
+    assert_eq!(desk.tick(t0 + hours(3)).await.unwrap(), Default::default());
+}
+
+/// Everything `follow` yields for `actor` from `after` that is already in the log: the
+/// stream is read until it has been quiet for a moment.
+async fn followed(desk: &Arc<Desk>, actor: Actor, after: u64) -> Vec<crate::event::Event> {
+    use futures_util::StreamExt;
+    let stream = desk.follow(actor, after);
+    futures_util::pin_mut!(stream);
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) =
+        tokio::time::timeout(std::time::Duration::from_millis(300), stream.next()).await
+    {
+        seen.push(event.unwrap());
+    }
+    seen
+}
+
+/// Following the log: each actor gets exactly what it may see, in order, at the moment of
+/// each event (a ticket handed into a transfer queue drops out of sight from then on; a
+/// customer never sees internal notes or whom a note notifies); a waiting follower is woken
+/// by a commit; a named consumer resumes after the last event it acknowledged.
+pub async fn follow_shows_each_viewer_its_share(store: Arc<dyn Store>) {
+    use futures_util::StreamExt;
+    let (desk, _) = fixture(store.clone()).await;
+    let desk = Arc::new(desk);
+    let (anna, chris) = (agent("anna"), agent("chris"));
+    let t1 = request(&desk, "karla", "Support", "Printer").await;
+    desk.note(&anna, t1.id, Message::text("internal"), false, &["chris"])
+        .await
+        .unwrap();
+    desk.note(&anna, t1.id, Message::text("public"), true, &["chris"])
+        .await
+        .unwrap();
+    let moved = desk.move_ticket(&anna, t1.id, "Transfer").await.unwrap();
+    let move_seq = moved.events.last().unwrap().seq;
+    desk.note(&chris, t1.id, Message::text("after the move"), false, &[])
+        .await
+        .unwrap();
+    let t2 = request(&desk, "kim", "Support", "Scanner").await;
+
+    let all = followed(&desk, Actor::System, 0).await;
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=all.len() as u64).collect::<Vec<_>>(),
+        "the whole log, in order"
+    );
+
+    let annas = followed(&desk, anna.clone(), 0).await;
+    assert!(
+        annas
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Move { .. }))
+    );
+    assert!(
+        annas.iter().all(|e| e.ticket != t1.id || e.seq <= move_seq),
+        "nothing of t1 after anna handed it into the transfer queue"
+    );
+    assert!(annas.iter().any(|e| e.ticket == t2.id));
+    let expected_annas: Vec<u64> = all
+        .iter()
+        .filter(|e| e.ticket == t2.id || e.seq <= move_seq)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        annas.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        expected_annas
+    );
+
+    let chris_sees = followed(&desk, chris.clone(), 0).await;
+    assert_eq!(
+        chris_sees.len(),
+        all.len(),
+        "chris reads support and transfer"
+    );
+
+    let karlas = followed(&desk, customer("karla"), 0).await;
+    assert!(
+        karlas
+            .iter()
+            .all(|e| e.ticket == t1.id && e.kind.customer_visible())
+    );
+    let notes: Vec<_> = karlas
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AddNote { notify, .. } => Some(notify.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [Vec::<String>::new()],
+        "the public note, without its notify list"
+    );
+    assert!(
+        !karlas
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Move { .. }))
+    );
+    let kims = followed(&desk, customer("kim"), 0).await;
+    assert!(!kims.is_empty() && kims.iter().all(|e| e.ticket == t2.id));
+
+    // A waiting follower is woken by the next commit.
+    let last = all.last().unwrap().seq;
+    let live = desk.follow(anna.clone(), last);
+    futures_util::pin_mut!(live);
+    let waiting = tokio::spawn({
+        let desk = desk.clone();
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            request(&desk, "kurt", "Support", "Live").await
+        }
+    });
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), live.next())
+        .await
+        .expect("woken within the deadline")
+        .unwrap()
+        .unwrap();
+    let t3 = waiting.await.unwrap();
+    assert_eq!(next.ticket, t3.id);
+    assert_eq!(next.seq, last + 1);
+
+    // A named consumer resumes after what it acknowledged; each actor's consumers are its own.
+    {
+        let stream = desk.resume(anna.clone(), "bot").await.unwrap();
+        futures_util::pin_mut!(stream);
+        let first = stream.next().await.unwrap().unwrap();
+        let second = stream.next().await.unwrap().unwrap();
+        assert_eq!((first.seq, second.seq), (annas[0].seq, annas[1].seq));
+        desk.save_cursor(&anna, "bot", second.seq).await.unwrap();
+    }
+    let stream = desk.resume(anna.clone(), "bot").await.unwrap();
+    futures_util::pin_mut!(stream);
+    assert_eq!(stream.next().await.unwrap().unwrap().seq, annas[2].seq);
+    assert_eq!(desk.cursor(&Actor::System, "bot").await.unwrap(), 0);
+    assert_eq!(desk.cursor(&chris, "bot").await.unwrap(), 0);
+}
