@@ -17,6 +17,14 @@ use crate::{desk, populate, populated_message_id, request, working_view};
 /// benchmark runs are dropped first (benchmarks never run side by side), so runs do not pile
 /// up data.
 pub async fn postgres_store(url: &str) -> ticketcore_sql::SqlStore {
+    ticketcore_sql::SqlStore::connect(&postgres_schema(url).await)
+        .await
+        .expect("postgres")
+}
+
+/// The URL of a fresh schema of the PostgreSQL database at `url` (see [`postgres_store`]), for
+/// benchmarks that connect to it more than once, as several processes would.
+pub async fn postgres_schema(url: &str) -> String {
     use sqlx::{AssertSqlSafe, Connection, Row};
     static RUN: std::sync::Once = std::sync::Once::new();
     let mut admin = sqlx::PgConnection::connect(url).await.expect("connect");
@@ -51,9 +59,7 @@ pub async fn postgres_store(url: &str) -> ticketcore_sql::SqlStore {
         .await
         .expect("schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    ticketcore_sql::SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-        .await
-        .expect("postgres")
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// The runtime benchmarks run on.

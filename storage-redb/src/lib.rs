@@ -420,8 +420,18 @@ impl Store for RedbStore {
             .collect())
     }
 
+    /// The newest few events are read right here (followers near the end of the log ask for
+    /// them after every commit, and a hand-off to the blocking pool per follower cost more
+    /// than the read); a longer stretch continues on the blocking pool.
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        self.read(move |r| r.events_since(after, limit)).await
+        const INLINE: usize = 32;
+        let mut events = self.lookup(|r| r.events_since(after, limit.min(INLINE)))?;
+        if events.len() == INLINE && limit > INLINE {
+            let after = events.last().map_or(after, |e| e.seq);
+            let rest = limit - INLINE;
+            events.extend(self.read(move |r| r.events_since(after, rest)).await?);
+        }
+        Ok(events)
     }
 
     /// Woken by commits of this process only: a redb file has one process at a time.
