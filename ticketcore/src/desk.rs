@@ -160,6 +160,8 @@ pub struct Desk {
     pub(crate) attempts: usize,
     tick_batch: usize,
     number_block: Option<u64>,
+    /// The log's tail that this desk's followers share (see `follow`), while any follows.
+    pub(crate) tail: std::sync::Mutex<std::sync::Weak<crate::follow::Tail>>,
 }
 
 impl Desk {
@@ -174,6 +176,7 @@ impl Desk {
             attempts: DEFAULT_ATTEMPTS,
             tick_batch: TICK_BATCH,
             number_block: None,
+            tail: Default::default(),
         }
     }
 
@@ -287,10 +290,20 @@ impl Desk {
     /// `actor` is as a viewer. The system gets the cached configuration; an agent or a
     /// customer the current one, and is refused when its account is disabled or gone.
     pub(crate) async fn door(&self, actor: &Actor) -> Result<(Arc<Config>, Viewer)> {
+        let config = match actor {
+            Actor::System => self.config().await?,
+            _ => self.current_config().await?,
+        };
+        let viewer = self.admit(&config, actor).await?;
+        Ok((config, viewer))
+    }
+
+    /// Who `actor` is as a viewer under `config`, refused when its account is disabled or
+    /// gone: the door's check for a configuration read already.
+    pub(crate) async fn admit(&self, config: &Config, actor: &Actor) -> Result<Viewer> {
         match actor {
-            Actor::System => Ok((self.config().await?, Viewer::System)),
+            Actor::System => Ok(Viewer::System),
             Actor::Agent(login) => {
-                let config = self.current_config().await?;
                 match config.agent(login) {
                     Some(agent) if agent.valid => {}
                     Some(_) => {
@@ -298,15 +311,14 @@ impl Desk {
                     }
                     None => return Err(Error::Unauthorized(format!("there is no agent {login}"))),
                 }
-                Ok((config, Viewer::Agent(login.clone())))
+                Ok(Viewer::Agent(login.clone()))
             }
             Actor::Customer(login) => {
-                let config = self.current_config().await?;
                 let scope = match self.store.customer(login).await? {
                     Some(customer) if !customer.valid => {
                         return Err(Error::Unauthorized(format!("customer {login} is disabled")));
                     }
-                    Some(customer) => CustomerScope::of(&config, &customer),
+                    Some(customer) => CustomerScope::of(config, &customer),
                     // Mail from unknown senders makes tickets for logins not in the directory:
                     // they see only tickets recorded under that login.
                     None => CustomerScope {
@@ -314,7 +326,7 @@ impl Desk {
                         company: None,
                     },
                 };
-                Ok((config, Viewer::Customer(scope)))
+                Ok(Viewer::Customer(scope))
             }
         }
     }

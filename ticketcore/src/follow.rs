@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::acl::Viewer;
+use crate::config::Config;
 use crate::desk::Desk;
 use crate::error::Result;
 use crate::event::{Actor, Event, EventKind};
@@ -17,9 +19,228 @@ use crate::ticket::{Ticket, TicketId};
 
 /// Events read per store query while following.
 const PAGE: usize = 256;
-/// The longest a follower waits before it looks again by itself: a store's wake-up that got
-/// lost (a listener reconnecting) costs at most this.
+/// The longest the tail waits before it looks again by itself: a store's wake-up that got
+/// lost (a listener reconnecting) costs at most this, and a tail nobody follows any more ends
+/// by then.
 const WAIT: Duration = Duration::from_secs(30);
+/// Batches the tail keeps for followers that are slow to take them; one further behind reads
+/// what it missed from the store itself.
+const BACKLOG: usize = 64;
+
+/// One stretch of the log as the tail read it, shared by every follower of the desk, with
+/// what they need to decide who sees what.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The position it was read after.
+    after: u64,
+    /// The position it reached.
+    upto: u64,
+    /// The events, unfiltered.
+    events: Vec<Event>,
+    /// The configuration as of the batch (its version checked once for all followers).
+    config: Arc<Config>,
+    /// The batch's tickets as they are now, where a follower needs them (customers follow,
+    /// or events predate `visible_in`).
+    tickets: HashMap<TicketId, Ticket>,
+}
+
+/// The reader of the log's tail: a task that reads each commit's events once and hands them
+/// to every follower. It lives while anyone follows.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    batches: broadcast::Sender<Arc<Batch>>,
+    /// How far it has handed out: a new follower behind it reads up to there from the store.
+    position: std::sync::atomic::AtomicU64,
+    /// How many customers follow (they need each batch's tickets).
+    customers: std::sync::atomic::AtomicUsize,
+    /// Told when the last follower lets go, so the task ends at once rather than after its
+    /// wait (and does not keep the desk, and a redb file, open meanwhile).
+    abandoned: tokio::sync::Notify,
+}
+
+/// A follower's hold on the tail; a customer's counts while it lasts.
+#[derive(Debug)]
+struct Hold {
+    tail: Arc<Tail>,
+    batches: broadcast::Receiver<Arc<Batch>>,
+    customer: bool,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        // Its own receiver still counts here.
+        if self.tail.batches.receiver_count() <= 1 {
+            self.tail.abandoned.notify_one();
+        }
+        if self.customer {
+            self.tail
+                .customers
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Desk {
+    /// A hold on the desk's tail, started from `after` if none runs.
+    fn hold(self: &Arc<Self>, after: u64, customer: bool) -> Hold {
+        let mut slot = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = match slot.upgrade() {
+            Some(tail) => tail,
+            None => {
+                let (batches, _) = broadcast::channel(BACKLOG);
+                let tail = Arc::new(Tail {
+                    batches,
+                    position: after.into(),
+                    customers: Default::default(),
+                    abandoned: Default::default(),
+                });
+                *slot = Arc::downgrade(&tail);
+                tokio::spawn(read_tail(Arc::downgrade(self), tail.clone(), after));
+                tail
+            }
+        };
+        if customer {
+            tail.customers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Hold {
+            batches: tail.batches.subscribe(),
+            tail,
+            customer,
+        }
+    }
+}
+
+/// The tail's task: reads the log from `position` on, a batch per wake-up, and hands each
+/// batch to the followers; ends when nobody follows or the desk is gone.
+async fn read_tail(desk: std::sync::Weak<Desk>, tail: Arc<Tail>, mut position: u64) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let Some(desk) = desk.upgrade() else { return };
+        if tail.batches.receiver_count() == 0 {
+            // Decided under the lock new followers join under, so none joins a tail that ends.
+            let mut slot = desk.tail.lock().unwrap_or_else(|e| e.into_inner());
+            if tail.batches.receiver_count() == 0 {
+                *slot = std::sync::Weak::new();
+                return;
+            }
+        }
+        let read = async {
+            let events = desk.store.events_since(position, PAGE).await?;
+            let Some(upto) = events.last().map(|e| e.seq) else {
+                tokio::select! {
+                    waited = desk.store.wait_for_events(position, WAIT) => waited?,
+                    () = tail.abandoned.notified() => {}
+                }
+                return Ok(None);
+            };
+            let config = desk.current_config().await?;
+            let customers = tail.customers.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            let mut tickets = HashMap::new();
+            for event in &events {
+                let needed = customers || event.visible_in.is_empty();
+                if needed
+                    && !tickets.contains_key(&event.ticket)
+                    && let Some(t) = desk.store.ticket(event.ticket).await?
+                {
+                    tickets.insert(event.ticket, t);
+                }
+            }
+            Ok::<_, crate::Error>(Some(Batch {
+                after: position,
+                upto,
+                events,
+                config,
+                tickets,
+            }))
+        };
+        match read.await {
+            Ok(Some(batch)) => {
+                position = batch.upto;
+                tail.position
+                    .store(position, std::sync::atomic::Ordering::Release);
+                pause = Duration::from_millis(100);
+                // No receiver left: the check above ends the task.
+                let _ = tail.batches.send(Arc::new(batch));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%e, "reading the event log's tail");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// One follower's place in the log.
+struct Follower {
+    desk: Arc<Desk>,
+    actor: Actor,
+    cursor: u64,
+    ready: VecDeque<Event>,
+    tail: Option<Hold>,
+    ended: bool,
+}
+
+impl Follower {
+    /// Takes the next batch of the tail, or what the tail no longer has from the store.
+    async fn step(&mut self) -> Result<()> {
+        let customer = matches!(self.actor, Actor::Customer(_));
+        let hold = match &mut self.tail {
+            Some(hold) => hold,
+            None => {
+                let hold = self.tail.insert(self.desk.hold(self.cursor, customer));
+                // What the tail handed out before this follower joined.
+                let handed = hold
+                    .tail
+                    .position
+                    .load(std::sync::atomic::Ordering::Acquire);
+                if self.cursor < handed {
+                    return self.catch_up(handed).await;
+                }
+                hold
+            }
+        };
+        match hold.batches.recv().await {
+            Ok(batch) if batch.upto <= self.cursor => Ok(()),
+            // The tail started after this follower's place: catch up from the store.
+            Ok(batch) if batch.after > self.cursor => self.catch_up(batch.upto).await,
+            Ok(batch) => {
+                let viewer = self.desk.admit(&batch.config, &self.actor).await?;
+                for event in batch.events.iter().filter(|e| e.seq > self.cursor) {
+                    let ticket = batch.tickets.get(&event.ticket);
+                    self.ready
+                        .extend(share(&viewer, &batch.config, event.clone(), ticket));
+                }
+                self.cursor = batch.upto;
+                Ok(())
+            }
+            // Too slow for the tail's backlog: read from the store what it dropped.
+            Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(self.cursor + 1).await,
+            Err(broadcast::error::RecvError::Closed) => {
+                self.tail = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the log from the store, as this actor sees it, up to `upto` or its end.
+    async fn catch_up(&mut self, upto: u64) -> Result<()> {
+        while self.cursor < upto {
+            let page = self
+                .desk
+                .events_since(&self.actor, self.cursor, PAGE)
+                .await?;
+            if page.cursor == self.cursor {
+                break;
+            }
+            self.cursor = page.cursor;
+            self.ready.extend(page.events);
+        }
+        Ok(())
+    }
+}
 
 /// A page of the event log as one actor sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -45,27 +266,13 @@ impl Desk {
         }
         let mut tickets: HashMap<TicketId, Option<Ticket>> = HashMap::new();
         let mut visible = Vec::with_capacity(events.len());
-        for mut event in events {
-            let ticket = match viewer.needs_ticket(&event) {
-                false => None,
-                true => match tickets.get(&event.ticket) {
-                    Some(ticket) => ticket.as_ref(),
-                    None => {
-                        let ticket = self.store.ticket(event.ticket).await?;
-                        tickets.entry(event.ticket).or_insert(ticket).as_ref()
-                    }
-                },
-            };
-            if !viewer.sees_event(&config, &event, ticket) {
-                continue;
+        for event in events {
+            if viewer.needs_ticket(&event) && !tickets.contains_key(&event.ticket) {
+                let ticket = self.store.ticket(event.ticket).await?;
+                tickets.insert(event.ticket, ticket);
             }
-            // Whom a note notifies is the agents' business.
-            if let (Viewer::Customer(_), EventKind::AddNote { notify, .. }) =
-                (&viewer, &mut event.kind)
-            {
-                notify.clear();
-            }
-            visible.push(event);
+            let ticket = tickets.get(&event.ticket).and_then(Option::as_ref);
+            visible.extend(share(&viewer, &config, event, ticket));
         }
         Ok(EventPage {
             events: visible,
@@ -96,28 +303,25 @@ impl Desk {
     }
 
     /// The events `actor` may see after sequence number `after`, as they are committed, in log
-    /// order, for as long as the stream is polled. Between commits it waits on the store's
-    /// wake-up ([`Store::wait_for_events`](crate::Store::wait_for_events)): at once in this
-    /// process on every backend, from any process on PostgreSQL, and by polling where a store
-    /// cannot be told (SQLite and MariaDB written by another process). A failure ends the
-    /// stream after yielding it; follow again from the last event seen.
+    /// order, for as long as the stream is polled. The desk's followers share one reader of
+    /// the log's tail (one store read per commit, whatever the number of followers), which
+    /// waits on the store's wake-up ([`Store::wait_for_events`](crate::Store::wait_for_events)):
+    /// at once in this process on every backend, from any process on PostgreSQL, and by
+    /// polling where a store cannot be told (SQLite and MariaDB written by another process).
+    /// A follower behind the tail catches up from the store by itself. A failure (the actor
+    /// disabled, the store gone) ends the stream after yielding it; follow again from the
+    /// last event seen.
     pub fn follow(
         self: &Arc<Self>,
         actor: Actor,
         after: u64,
     ) -> impl Stream<Item = Result<Event>> + Send + 'static {
-        struct Follower {
-            desk: Arc<Desk>,
-            actor: Actor,
-            cursor: u64,
-            ready: VecDeque<Event>,
-            ended: bool,
-        }
         let start = Follower {
             desk: self.clone(),
             actor,
             cursor: after,
             ready: VecDeque::new(),
+            tail: None,
             ended: false,
         };
         futures_util::stream::unfold(start, |mut f| async move {
@@ -128,17 +332,7 @@ impl Desk {
                 if let Some(event) = f.ready.pop_front() {
                     return Some((Ok(event), f));
                 }
-                let page = match f.desk.events_since(&f.actor, f.cursor, PAGE).await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        f.ended = true;
-                        return Some((Err(e), f));
-                    }
-                };
-                let moved = page.cursor != f.cursor;
-                f.cursor = page.cursor;
-                f.ready.extend(page.events);
-                if !moved && let Err(e) = f.desk.wait_for_events(f.cursor, WAIT).await {
+                if let Err(e) = f.step().await {
                     f.ended = true;
                     return Some((Err(e), f));
                 }
@@ -157,6 +351,22 @@ impl Desk {
         let after = self.cursor(&actor, consumer).await?;
         Ok(self.follow(actor, after))
     }
+}
+
+/// `event` as `viewer` may see it, if at all: whom a note notifies is the agents' business.
+fn share(
+    viewer: &Viewer,
+    config: &Config,
+    mut event: Event,
+    ticket: Option<&Ticket>,
+) -> Option<Event> {
+    if !viewer.sees_event(config, &event, ticket) {
+        return None;
+    }
+    if let (Viewer::Customer(_), EventKind::AddNote { notify, .. }) = (viewer, &mut event.kind) {
+        notify.clear();
+    }
+    Some(event)
 }
 
 /// Where an actor's consumer keeps its cursor: the system's consumers by their name (as the
