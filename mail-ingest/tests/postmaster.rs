@@ -883,6 +883,15 @@ async fn a_new_ticket_and_its_receipt_are_one_commit() {
         .iter()
         .map(|e| e.kind.history_type())
         .collect();
-    assert_eq!(kinds, ["NewTicket", "EmailCustomer", "SendAutoReply"]);
+    // The readers of the queue are told of the new ticket in the same commit.
+    assert_eq!(
+        kinds,
+        [
+            "NewTicket",
+            "EmailCustomer",
+            "SendAgentNotification",
+            "SendAutoReply"
+        ]
+    );
     assert_eq!(s.store.articles(t.id).await.unwrap().len(), 2);
 }

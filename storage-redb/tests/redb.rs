@@ -101,7 +101,8 @@ async fn data_survives_reopening() {
     let t = store.ticket_by_number(&number).await.unwrap().unwrap();
     assert_eq!(store.articles(t.id).await.unwrap().len(), 1);
     assert_eq!(store.config().await.unwrap().unwrap().version, 1);
-    assert_eq!(store.events_since(0, 10).await.unwrap().len(), 2);
+    // The new ticket, its first article and the notice to the queue's readers.
+    assert_eq!(store.events_since(0, 10).await.unwrap().len(), 3);
 }
 
 /// Builds `n` independent ticket creations.

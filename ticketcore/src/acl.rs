@@ -80,6 +80,9 @@ pub struct Agent {
     /// Invalid agents can no longer act.
     #[serde(default = "yes")]
     pub valid: bool,
+    /// What the agent wants to be told of.
+    #[serde(default, skip_serializing_if = "crate::notify::Preferences::is_empty")]
+    pub notifications: crate::notify::Preferences,
 }
 
 fn yes() -> bool {

@@ -277,6 +277,18 @@ pub enum EventKind {
         #[serde(with = "crate::stamp")]
         due: DateTime<Utc>,
     },
+    /// Agents are told of the event before this one (OTRS's SendAgentNotification): the
+    /// outbox mails them, a web desk lists it. Appended by the rules to the change that made
+    /// the event, so each agent hears of each event once.
+    Notify {
+        /// Why they are told.
+        reason: crate::notify::Reason,
+        /// The agents (never the one who acted, never one who may not read the ticket).
+        agents: Vec<String>,
+        /// The article the event brought (a note's or a follow-up's text for the mail).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        article: Option<crate::article::ArticleId>,
+    },
     /// Maintenance could not process a due time of the ticket and set it aside until the
     /// ticket next changes.
     SetAside {
@@ -342,6 +354,7 @@ impl EventKind {
             EventKind::EscalationWarning { .. } => "EscalationWarning",
             EventKind::Escalation { .. } => "Escalation",
             EventKind::SetAside { .. } => "SetAside",
+            EventKind::Notify { .. } => "SendAgentNotification",
         }
     }
 }

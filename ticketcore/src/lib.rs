@@ -42,8 +42,8 @@
 //!
 //! let history: Vec<_> = desk.history(&anna, ticket.id).await?
 //!     .iter().map(|e| e.kind.history_type()).collect();
-//! assert_eq!(history, ["NewTicket", "WebRequestCustomer", "Lock", "OwnerUpdate",
-//!     "SendAnswer", "StateUpdate", "StateUpdate", "Unlock"]);
+//! assert_eq!(history, ["NewTicket", "WebRequestCustomer", "SendAgentNotification", "Lock",
+//!     "OwnerUpdate", "SendAnswer", "StateUpdate", "StateUpdate", "Unlock"]);
 //! # Ok::<_, ticketcore::Error>(())
 //! # }).unwrap();
 //! ```

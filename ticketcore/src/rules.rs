@@ -422,7 +422,30 @@ impl<'a> Draft<'a> {
         }
     }
 
-    fn finish(self) -> TicketWrite {
+    fn finish(mut self) -> TicketWrite {
+        // Who is told of what happened, decided with what happened (see `notify`).
+        let notices: Vec<EventKind> =
+            self.events
+                .iter()
+                .filter_map(|event| {
+                    let (reason, agents) =
+                        crate::notify::notifications(self.ctx.config, &self.ticket, event);
+                    let article = match &event.kind {
+                        EventKind::AddNote { article, .. }
+                        | EventKind::FollowUp { article, .. } => Some(*article),
+                        EventKind::NewTicket { .. } => self.articles.first().map(|a| a.id),
+                        _ => None,
+                    };
+                    (!agents.is_empty()).then_some(EventKind::Notify {
+                        reason,
+                        agents,
+                        article,
+                    })
+                })
+                .collect();
+        for notice in notices {
+            self.event(notice);
+        }
         let mut ticket = self.ticket;
         let changed = !self.events.is_empty();
         if changed {

@@ -419,10 +419,29 @@ fn other_events_go_to_nobody_but_watchers() {
             Actor::customer("kunde"),
             Actor::agent("bert"),
         ] {
+            let timeout = actor == Actor::System && matches!(kind, EventKind::Unlock { .. });
             let e = event(&t, actor.clone(), kind.clone());
-            assert_eq!(recipients(&config, &t, &e), set(&[]), "{kind:?} by {actor}");
+            let expected = if timeout { set(&["anna"]) } else { set(&[]) };
+            assert_eq!(recipients(&config, &t, &e), expected, "{kind:?} by {actor}");
         }
     }
+}
+
+#[test]
+fn a_lock_released_by_its_timeout_goes_to_its_former_holder_if_they_still_read() {
+    let config = config();
+    let t = ticket("Vertrieb");
+    let timeout = |by: &str| event(&t, Actor::System, EventKind::Unlock { by: by.into() });
+    assert_eq!(recipients(&config, &t, &timeout("anna")), set(&["anna"]));
+    // Released by an admin or the holder: nobody is told.
+    let by_hand = event(
+        &t,
+        Actor::agent("gabi"),
+        EventKind::Unlock { by: "anna".into() },
+    );
+    assert_eq!(recipients(&config, &t, &by_hand), set(&[]));
+    // carl cannot read sales (any more): not told.
+    assert_eq!(recipients(&config, &t, &timeout("carl")), set(&[]));
 }
 
 #[test]
@@ -437,11 +456,11 @@ fn watchers_hear_of_everything() {
     }
     for kind in bookkeeping() {
         let e = event(&t, Actor::System, kind.clone());
-        assert_eq!(
-            recipients(&config, &t, &e),
-            set(&["bert", "gabi"]),
-            "{kind:?}"
-        );
+        let expected = match kind {
+            EventKind::Unlock { .. } => set(&["anna", "bert", "gabi"]),
+            _ => set(&["bert", "gabi"]),
+        };
+        assert_eq!(recipients(&config, &t, &e), expected, "{kind:?}");
     }
     // On top of the rule's own recipients.
     let e = event(&t, Actor::customer("kunde"), follow_up());

@@ -176,11 +176,15 @@ impl Club {
             .ticket
     }
 
+    /// What happened to the ticket (who was told of it is checked on its own).
     async fn history(&self, id: TicketId) -> Vec<Event> {
-        self.desk
+        let mut history = self
+            .desk
             .history(&Actor::System, id)
             .await
-            .expect("history")
+            .expect("history");
+        history.retain(|e| !matches!(e.kind, EventKind::Notify { .. }));
+        history
     }
 
     async fn view(&self, actor: &Actor) -> BTreeSet<TicketId> {

@@ -170,11 +170,15 @@ impl Onno {
         self.desk.ticket(&Actor::System, id).await.expect("ticket")
     }
 
+    /// What happened to the ticket (who was told of it is checked on its own).
     async fn history(&self, id: TicketId) -> Vec<Event> {
-        self.desk
+        let mut history = self
+            .desk
             .history(&Actor::System, id)
             .await
-            .expect("history")
+            .expect("history");
+        history.retain(|e| !matches!(e.kind, EventKind::Notify { .. }));
+        history
     }
 
     /// How often history entries of type `kind` were recorded on the ticket.

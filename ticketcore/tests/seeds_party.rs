@@ -264,7 +264,8 @@ async fn horizontal_transfer_from_kv_to_kv() -> ticketcore::Result<()> {
     // alex cannot see the Transfer queue, so his lock went with the move.
     assert_eq!(moved.ticket.lock, Lock::Unlocked);
     let kinds: Vec<_> = moved.events.iter().map(|e| e.kind.history_type()).collect();
-    assert_eq!(kinds, ["Move", "Unlock"]);
+    // The readers of the transfer queue are told of the ticket handed in.
+    assert_eq!(kinds, ["Move", "Unlock", "SendAgentNotification"]);
 
     // Gone for the sender ...
     assert!(!view(&desk, "alex").await.contains(&ticket.id));

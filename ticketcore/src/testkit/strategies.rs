@@ -201,6 +201,7 @@ pub fn config() -> impl Strategy<Value = Config> {
                             .collect(),
                         admin,
                         valid: true,
+                        notifications: Default::default(),
                     })
                     .collect();
                 config.customers = companies
