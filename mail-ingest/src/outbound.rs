@@ -2,14 +2,18 @@
 //! leaves from the queue's system address, carries the ticket hook in the subject and the
 //! threading headers that bring the customer's reply back to the ticket; auto-responses are
 //! marked `Auto-Submitted: auto-replied` and `X-Loop`, so no other system answers them.
+//! Agent notifications leave the same way, from templates, marked `auto-generated`.
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::raw::Raw;
+use ticketcore::acl::Agent;
+use ticketcore::notify::Reason;
 use ticketcore::{Actor, Article, Config, Desk, Sender, Ticket};
 
 use crate::MailError;
 use crate::inbound::addresses_in;
+use crate::template::Variables;
 
 /// A composed mail and its envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,4 +182,97 @@ pub async fn compose(
         message_id,
         raw,
     })
+}
+
+/// What happened, in a few words, for a notification's `{{notification}}`.
+fn happened(reason: Reason, ticket: &Ticket) -> String {
+    match reason {
+        Reason::NewTicket => "New ticket".into(),
+        Reason::FollowUp => "Customer follow-up".into(),
+        Reason::Note => "New note".into(),
+        Reason::Move => format!("Moved to {}", ticket.queue),
+        Reason::LockTimeout => "Your lock ran out and was released".into(),
+        Reason::EscalationWarning => "Escalation warning".into(),
+        Reason::Escalation => "Escalated".into(),
+        Reason::Reminder => "Reminder".into(),
+        Reason::Watched => "Change on a ticket you watch".into(),
+    }
+}
+
+/// Composes the notification of `agent` about `ticket`, for `reason`, caused by `actor` and
+/// carrying `article` (a note's or a follow-up's text) where there is one. `None` when the
+/// agent has no address to write to.
+pub fn notification(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &Agent,
+    reason: Reason,
+    actor: &Actor,
+    article: Option<&Article>,
+    id: String,
+) -> Result<Option<Outgoing>, MailError> {
+    if agent.email.is_empty() {
+        return Ok(None);
+    }
+    let system = config.system_address(&ticket.queue).ok_or_else(|| {
+        MailError::Transport(format!(
+            "queue {:?} has no system address to send from",
+            ticket.queue
+        ))
+    })?;
+    let system = addresses_in(system)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| system.to_string());
+    let actor = match actor {
+        // Mail is taken in by the desk itself: the customer is who wrote.
+        Actor::System if matches!(reason, Reason::NewTicket | Reason::FollowUp) => ticket
+            .customer
+            .as_ref()
+            .map_or("the desk".into(), |c| format!("customer {c}")),
+        Actor::Agent(login) => config
+            .agent(login)
+            .map(|a| a.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| login.clone()),
+        Actor::Customer(login) => format!("customer {login}"),
+        Actor::System => "the desk".into(),
+    };
+    let name = if agent.name.is_empty() {
+        agent.login.clone()
+    } else {
+        agent.name.clone()
+    };
+    let variables = Variables::of(config, ticket, "", "")
+        .with(
+            "ticket.url",
+            config.notifications.ticket_url(ticket.number.as_str()),
+        )
+        .with("notification", happened(reason, ticket))
+        .with("actor", actor)
+        .with("agent.name", name.clone())
+        .with(
+            "article.subject",
+            article.map(|a| a.subject.clone()).unwrap_or_default(),
+        )
+        .with(
+            "article.body",
+            article.map(|a| a.body.clone()).unwrap_or_default(),
+        );
+    let template = config.notifications.template(reason);
+    let raw = MessageBuilder::new()
+        .from(address(Some(ticket.queue.clone()), system.clone()))
+        .to(address(Some(name), agent.email.clone()))
+        .subject(variables.render(&template.subject))
+        .message_id(id.clone())
+        .header("Auto-Submitted", Raw::new("auto-generated"))
+        .header("X-Loop", Raw::new(system.clone()))
+        .text_body(variables.render(&template.body))
+        .write_to_vec()?;
+    Ok(Some(Outgoing {
+        envelope_from: Some(system),
+        recipients: vec![agent.email.clone()],
+        message_id: id,
+        raw,
+    }))
 }

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ticketcore::{Actor, Desk, EventKind, Message, Op, TicketId};
+use ticketcore::notify::Reason;
+use ticketcore::{Actor, Desk, Event, EventKind, Message, Op, TicketId};
 
 use crate::MailError;
-use crate::outbound::compose;
+use crate::outbound::{compose, notification};
 use crate::transport::{SendError, Transport};
 
 /// What one pass over the outbox did.
@@ -53,12 +54,19 @@ impl Outbox {
             }
             let last = page.cursor;
             for event in page.events {
-                let article = match &event.kind {
+                let sent = match &event.kind {
                     EventKind::SendAnswer { article, .. }
-                    | EventKind::SendAutoReply { article, .. } => *article,
+                    | EventKind::SendAutoReply { article, .. } => {
+                        self.send(event.ticket, *article).await?
+                    }
+                    EventKind::Notify {
+                        reason,
+                        agents,
+                        article,
+                    } => self.notify(&event, *reason, agents, *article).await?,
                     _ => continue,
                 };
-                match self.send(event.ticket, article).await? {
+                match sent {
                     Ok(()) => report.sent += 1,
                     Err(SendError::Temporary(reason)) => {
                         tracing::warn!(ticket = %event.number, %reason, "mail not sent yet");
@@ -71,7 +79,11 @@ impl Outbox {
                     }
                     Err(SendError::Permanent(reason)) => {
                         tracing::warn!(ticket = %event.number, %reason, "mail refused");
-                        self.record_failure(event.ticket, &reason).await?;
+                        // A customer's mail that failed is the ticket's business; an agent's
+                        // notice is the log's.
+                        if !matches!(event.kind, EventKind::Notify { .. }) {
+                            self.record_failure(event.ticket, &reason).await?;
+                        }
                         report.failed += 1;
                     }
                 }
@@ -118,6 +130,64 @@ impl Outbox {
             Err(e) => return Err(e),
         };
         Ok(self.transport.send(&mail).await)
+    }
+
+    /// Mails a notification to each of `agents` (those without an address are skipped). A
+    /// temporary failure retries the whole event: agents mailed before it may get it twice,
+    /// never not at all.
+    async fn notify(
+        &self,
+        event: &Event,
+        reason: Reason,
+        agents: &[String],
+        article: Option<ticketcore::ArticleId>,
+    ) -> Result<Result<(), SendError>, MailError> {
+        let config = self.desk.config().await?;
+        let system = &Actor::System;
+        let ticket = match self.desk.ticket(system, event.ticket).await {
+            Ok(t) => t,
+            Err(ticketcore::Error::NotFound(_)) => return Ok(Ok(())),
+            Err(e) => return Err(e.into()),
+        };
+        let article = match article {
+            Some(id) => {
+                let articles = self.desk.articles(system, ticket.id).await?;
+                articles.into_iter().find(|a| a.id == id)
+            }
+            None => None,
+        };
+        let domain = config
+            .system_address(&ticket.queue)
+            .and_then(|a| a.rsplit_once('@'))
+            .map_or("ticketcore.invalid", |(_, d)| {
+                d.trim_end_matches('>').trim()
+            });
+        for login in agents {
+            let Some(agent) = config.agent(login) else {
+                continue;
+            };
+            let who = &ticketcore::article::ContentHash::of(login.as_bytes()).0[..16];
+            let id = format!("notify.{}.{who}@{domain}", event.seq);
+            let mail = match notification(
+                &config,
+                &ticket,
+                agent,
+                reason,
+                &event.actor,
+                article.as_ref(),
+                id,
+            ) {
+                Ok(Some(mail)) => mail,
+                Ok(None) => continue,
+                // No address to send from: nobody can be told by mail.
+                Err(MailError::Transport(reason)) => return Ok(Err(SendError::Permanent(reason))),
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = self.transport.send(&mail).await {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
     }
 
     async fn record_failure(&self, ticket: TicketId, reason: &str) -> Result<(), MailError> {

@@ -153,6 +153,18 @@ impl Postmaster {
         if let Some(duplicate) = self.taken_in(&identity).await? {
             return Ok(duplicate);
         }
+        // Our own automatic mail (an agent notification sent to an address that leads back
+        // here, an auto-response bounced back whole) would make a ticket that notifies again.
+        if let Some(looped) = mail.header("X-Loop").map(str::to_lowercase)
+            && system_addresses(config)
+                .iter()
+                .any(|a| looped.contains(a.as_str()))
+        {
+            return Ok(Delivery::without_ticket(
+                Outcome::Ignored,
+                format!("our own automatic mail came back (X-Loop: {looped})"),
+            ));
+        }
         // Boxed, as the follow-up below: the state of the rarer paths would otherwise
         // enlarge every delivery's, which a bulk import holds hundreds of at once.
         if mail.report.is_some() {

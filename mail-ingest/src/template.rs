@@ -32,6 +32,13 @@ impl Variables {
         }
     }
 
+    /// These variables and `name` (which a later value of the same name overrides).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Variables {
+        self.pairs.retain(|(n, _)| *n != name);
+        self.pairs.push((name, value.into()));
+        self
+    }
+
     /// `text` with every known `{{ name }}` replaced.
     pub fn render(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len() + 64);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{Captured, corpus, mail, setup, setup_with};
 use ticketcore::{Actor, EventKind, Message, Ticket};
-use ticketcore_mail::{Inbound, MailError, Outbox, Outcome};
+use ticketcore_mail::{Inbound, MailError, Outbox, Outcome, Outgoing};
 
 const LIMIT: u64 = 20_000_000;
 
@@ -659,11 +659,13 @@ async fn two_desks_answering_each_other_stop() {
         if to_b.is_empty() && to_a.is_empty() {
             break;
         }
-        for m in to_b {
+        // Mail reaches the other desk when addressed to it (agents' notices go to the agents).
+        let reaches = |m: &Outgoing, desk: &str| m.recipients.iter().any(|r| r == desk);
+        for m in to_b.iter().filter(|m| reaches(m, "helpdesk@other.example")) {
             exchanged += 1;
             b.postmaster.deliver(&m.raw).await.unwrap();
         }
-        for m in to_a {
+        for m in to_a.iter().filter(|m| reaches(m, "support@desk.example")) {
             exchanged += 1;
             a.postmaster.deliver(&m.raw).await.unwrap();
         }
@@ -883,15 +885,87 @@ async fn a_new_ticket_and_its_receipt_are_one_commit() {
         .iter()
         .map(|e| e.kind.history_type())
         .collect();
-    // The readers of the queue are told of the new ticket in the same commit.
-    assert_eq!(
-        kinds,
-        [
-            "NewTicket",
-            "EmailCustomer",
-            "SendAgentNotification",
-            "SendAutoReply"
-        ]
-    );
+    assert_eq!(kinds, ["NewTicket", "EmailCustomer", "SendAutoReply"]);
     assert_eq!(s.store.articles(t.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn agents_are_told_by_mail_with_number_title_and_link() {
+    let config = common::CONFIG
+        .replace("notifications = { kinds = [] }\n", "")
+        .replace(
+            "[[customers]]",
+            "[[agents]]\nlogin = \"bert\"\nname = \"Bert\"\nemail = \"bert@desk.example\"\n\
+             groups = { support = [\"rw\"] }\n\n[notifications]\n\
+             base_url = \"https://desk.example/\"\n\n[[customers]]",
+        );
+    let s = setup_with(&config).await;
+    let transport = Arc::new(Captured::default());
+    let outbox = Outbox::new(s.desk.clone(), transport.clone());
+    let raw = mail(
+        "Karla Kunde <karla@example.com>",
+        "support@desk.example",
+        "Drucker brennt",
+        "n1@example.com",
+        "",
+    );
+    let d = s.postmaster.deliver(&raw).await.unwrap();
+    let number = d.ticket.unwrap();
+    outbox.run_once().await.unwrap();
+    let sent = transport.take();
+    let notices: Vec<&Outgoing> = sent
+        .iter()
+        .filter(|m| m.message_id.starts_with("notify."))
+        .collect();
+    let mut to: Vec<&str> = notices.iter().map(|m| m.recipients[0].as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["anna@desk.example", "bert@desk.example"]);
+    let parsed = Inbound::parse(&notices[0].raw, LIMIT).unwrap();
+    assert!(
+        parsed.subject.contains(number.as_str()),
+        "{}",
+        parsed.subject
+    );
+    assert!(
+        parsed.subject.contains("Drucker brennt"),
+        "{}",
+        parsed.subject
+    );
+    assert_eq!(parsed.header("Auto-Submitted"), Some("auto-generated"));
+    assert!(
+        parsed
+            .body
+            .contains(&format!("https://desk.example/tickets/{number}")),
+        "{}",
+        parsed.body
+    );
+    assert!(parsed.body.contains("customer karla"), "{}", parsed.body);
+
+    // A note naming bert: only bert, the note in the body, never anna who wrote it.
+    let t = ticket(&s, &number).await;
+    s.desk
+        .note(
+            &ticketcore::Actor::agent("anna"),
+            t.id,
+            ticketcore::Message::text("Bitte den Techniker rufen."),
+            false,
+            &["bert"],
+        )
+        .await
+        .unwrap();
+    outbox.run_once().await.unwrap();
+    let sent = transport.take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].recipients, ["bert@desk.example"]);
+    let parsed = Inbound::parse(&sent[0].raw, LIMIT).unwrap();
+    assert!(parsed.subject.contains(number.as_str()) && parsed.subject.contains("Drucker brennt"));
+    assert!(
+        parsed.body.contains("Bitte den Techniker rufen."),
+        "{}",
+        parsed.body
+    );
+
+    // A notice that finds its way back into the desk is not taken in as a new ticket.
+    let back = s.postmaster.deliver(&sent[0].raw).await.unwrap();
+    assert_eq!(back.outcome, Outcome::Ignored, "{back:?}");
 }

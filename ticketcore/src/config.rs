@@ -207,6 +207,56 @@ impl Default for MailSettings {
     }
 }
 
+/// Agent notifications (`[notifications]`): where the desk is on the web, and the mail each
+/// kind is sent as.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// The web desk's address: `{{ticket.url}}` is `BASE/tickets/NUMBER`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Subject and body by kind (`[notifications.templates.note]`); the built-in text where
+    /// absent. Variables: those of answer templates, `{{ticket.url}}`, `{{notification}}`
+    /// (what happened, in a few words), `{{actor}}`, `{{agent.name}}`, `{{article.subject}}`,
+    /// `{{article.body}}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<crate::notify::Reason, NotificationTemplate>,
+}
+
+/// A notification mail's subject and body templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationTemplate {
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+}
+
+impl NotificationSettings {
+    /// The template for `reason`: configured, or the built-in one, whose subject carries the
+    /// ticket's number and title (not a bare "new note").
+    pub fn template(&self, reason: crate::notify::Reason) -> NotificationTemplate {
+        self.templates
+            .get(&reason)
+            .cloned()
+            .unwrap_or_else(|| NotificationTemplate {
+                subject: "[{{ticket.hook}}] {{ticket.title}} ({{notification}})".into(),
+                body: "{{notification}}: [{{ticket.hook}}] {{ticket.title}}, queue \
+                       {{ticket.queue}}, by {{actor}}.\n\n{{article.body}}\n\n{{ticket.url}}\n"
+                    .into(),
+            })
+    }
+
+    /// The address of ticket `number` on the web desk, when the desk has one.
+    pub fn ticket_url(&self, number: &str) -> String {
+        self.base_url
+            .as_deref()
+            .map(|base| format!("{}/tickets/{number}", base.trim_end_matches('/')))
+            .unwrap_or_default()
+    }
+}
+
 /// Escalation settings (`[escalation]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -292,6 +342,8 @@ pub struct Config {
     pub filters: Vec<Filter>,
     /// Mail settings.
     pub mail: MailSettings,
+    /// Agent notifications.
+    pub notifications: NotificationSettings,
     /// Escalation settings.
     pub escalation: EscalationSettings,
     /// Behaviour switches.
@@ -313,6 +365,7 @@ impl Default for Config {
             templates: Vec::new(),
             filters: Vec::new(),
             mail: MailSettings::default(),
+            notifications: NotificationSettings::default(),
             escalation: EscalationSettings::default(),
             rules: RuleSettings::default(),
         }
@@ -528,6 +581,13 @@ impl Config {
             }
             for role in agent.roles.iter().filter(|r| !roles.contains(r.as_str())) {
                 problem(at.clone(), format!("unknown role {role:?}"));
+            }
+            let mine = agent.notifications.queues.iter().flatten();
+            for queue in mine.filter(|q| !queues.contains(q.as_str())) {
+                problem(
+                    at.clone(),
+                    format!("notifications: unknown queue {queue:?} among its queues"),
+                );
             }
         }
         for queue in &self.queues {

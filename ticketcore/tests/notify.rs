@@ -671,3 +671,43 @@ async fn an_escalation_after_a_hand_over_goes_to_the_new_queue_not_the_old_owner
     assert_eq!(to, engineering_readers());
     Ok(())
 }
+
+#[test]
+fn preferences_choose_kinds_and_my_queues_but_not_what_is_personal() {
+    use ticketcore::notify::{Reason, notifications};
+    let toml = CONFIG
+        .replace(
+            "login = \"bert\"\n",
+            "login = \"bert\"\nnotifications = { kinds = [\"note\", \"lock_timeout\"] }\n",
+        )
+        .replace(
+            "login = \"gabi\"\n",
+            "login = \"gabi\"\nnotifications = { queues = [\"Technik\"] }\n",
+        );
+    let config = Config::from_toml(&toml).unwrap();
+    // A new sales ticket: bert declines new tickets, gabi's queues are engineering's.
+    let t = ticket("Vertrieb");
+    let e = event(&t, Actor::customer("kunde"), new_ticket("Vertrieb"));
+    assert_eq!(
+        notifications(&config, &t, &e),
+        (Reason::NewTicket, vec!["anna".into()])
+    );
+    let t = ticket("Technik");
+    let e = event(&t, Actor::customer("kunde"), new_ticket("Technik"));
+    let (_, to) = notifications(&config, &t, &e);
+    assert!(to.contains(&"gabi".to_string()), "{to:?}");
+    // Named in a note, gabi hears of sales too: what concerns her is not narrowed by queue.
+    let t = ticket("Vertrieb");
+    let e = event(&t, Actor::agent("anna"), note(&["gabi", "bert"], false));
+    assert_eq!(
+        notifications(&config, &t, &e),
+        (Reason::Note, vec!["bert".into(), "gabi".into()])
+    );
+    // An unknown queue among an agent's queues is a configuration error.
+    let bad = CONFIG.replace(
+        "login = \"gabi\"\n",
+        "login = \"gabi\"\nnotifications = { queues = [\"Nirgendwo\"] }\n",
+    );
+    let err = Config::from_toml(&bad).unwrap_err().to_string();
+    assert!(err.contains("Nirgendwo"), "{err}");
+}

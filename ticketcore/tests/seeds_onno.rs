@@ -181,6 +181,31 @@ impl Onno {
         history
     }
 
+    /// Who was told of what on the ticket, in order: (why, whom, the article it carries).
+    async fn notices(
+        &self,
+        id: TicketId,
+    ) -> Vec<(
+        ticketcore::notify::Reason,
+        Vec<String>,
+        Option<ticketcore::ArticleId>,
+    )> {
+        self.desk
+            .history(&Actor::System, id)
+            .await
+            .expect("history")
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Notify {
+                    reason,
+                    agents,
+                    article,
+                } => Some((reason, agents, article)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How often history entries of type `kind` were recorded on the ticket.
     async fn count(&self, id: TicketId, kind: &str) -> usize {
         self.history(id)
@@ -242,6 +267,17 @@ async fn a_new_application_notifies_every_agent_who_may_read_the_queue() -> tick
     for outsider in ["piet", "gesche", "hauke"] {
         assert!(!to.contains(outsider), "{outsider} must not hear of it");
     }
+    // And they are told, in the same commit that made the ticket: one notice, naming every
+    // agent of the queue, with the application's text to mail them.
+    let notices = onno.notices(ticket.id).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (reason, agents, article) = &notices[0];
+    assert_eq!(*reason, ticketcore::notify::Reason::NewTicket);
+    assert_eq!(
+        agents.iter().cloned().collect::<BTreeSet<_>>(),
+        onno_readers()
+    );
+    assert!(article.is_some(), "the application's text goes with it");
     // The ACL agrees with the expectation written from the configuration.
     for login in ["ocke", "frauke", "jan", "wiebke", "piet", "gesche", "hauke"] {
         let reads = ticketcore::acl::readable_queues(&config, login).contains(ANTRAG);
@@ -318,6 +354,15 @@ async fn an_idle_lock_is_released_after_twelve_hours() -> ticketcore::Result<()>
     assert_eq!(unlocks[0].actor, Actor::System);
     assert_eq!(unlocks[0].at, t0 + h(12));
     assert_eq!(unlocks[0].kind, EventKind::Unlock { by: "ocke".into() });
+    // ocke is told that the lock ran out, and nobody else.
+    let lapsed: Vec<_> = onno
+        .notices(ticket.id)
+        .await
+        .into_iter()
+        .filter(|(reason, ..)| *reason == ticketcore::notify::Reason::LockTimeout)
+        .collect();
+    assert_eq!(lapsed.len(), 1);
+    assert_eq!(lapsed[0].1, ["ocke"]);
 
     // Idempotent: the same tick again, or a later one, finds nothing to release.
     assert_eq!(onno.tick(t0 + h(12)).await, nothing());

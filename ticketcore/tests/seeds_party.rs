@@ -486,6 +486,21 @@ async fn a_note_notifies_an_agent_of_another_branch() -> ticketcore::Result<()> 
         })
         .collect();
     assert_eq!(notes, [(alex.clone(), vec!["bodo".to_string()], false)]);
+    // The note names bodo, but bodo (of another branch) may not read KV Altona's board
+    // queue: a notification would tell him of a ticket he may not see, so nobody is told.
+    // (Board members of the branch itself are: see `board_members_named_in_a_note_are_told`.)
+    let notices: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Notify {
+                reason: ticketcore::notify::Reason::Note,
+                agents,
+                article,
+            } => Some((agents.clone(), article.is_some())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices, []);
     assert!(events.iter().any(|e| matches!(
         &e.kind,
         EventKind::StateUpdate { from, to, state_type: StateType::Open } if from == "new" && to == "open"
@@ -641,5 +656,46 @@ async fn a_transferred_ticket_cannot_be_probed_by_the_sender() -> ticketcore::Re
     );
     let now = desk.ticket(&agent("harald"), ticket.id).await?;
     assert_eq!(now.queue, "KV Harburg::Vorstand");
+    Ok(())
+}
+
+#[tokio::test]
+async fn board_members_named_in_a_note_are_told() -> ticketcore::Result<()> {
+    let desk = party().await;
+    let alex = agent("alex");
+    let ticket = phoned(
+        &desk,
+        "alex",
+        "KV Altona::Vorstand",
+        "Mitgliederversammlung",
+    )
+    .await;
+    let noted = desk
+        .note(
+            &alex,
+            ticket.id,
+            Message::text("Bitte bis Freitag die Einladung prüfen."),
+            false,
+            &[VOLUNTEER],
+        )
+        .await?;
+    let notices: Vec<_> = noted
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Notify {
+                reason: ticketcore::notify::Reason::Note,
+                agents,
+                article,
+            } => Some((agents.clone(), *article)),
+            _ => None,
+        })
+        .collect();
+    let note = noted.events.iter().find_map(|e| match &e.kind {
+        EventKind::AddNote { article, .. } => Some(*article),
+        _ => None,
+    });
+    // The board member named is told, with the note to mail; alex, who wrote it, is not.
+    assert_eq!(notices, [(vec![VOLUNTEER.to_string()], note)]);
     Ok(())
 }

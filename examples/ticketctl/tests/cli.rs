@@ -172,6 +172,22 @@ impl Desk {
     }
 
     fn outbox(&self) -> Vec<String> {
+        self.mailed()
+            .into_iter()
+            .filter(|m| !m.contains("Auto-Submitted: auto-generated"))
+            .collect()
+    }
+
+    /// The agents' notifications the outbox has sent.
+    fn notices(&self) -> Vec<String> {
+        self.mailed()
+            .into_iter()
+            .filter(|m| m.contains("Auto-Submitted: auto-generated"))
+            .collect()
+    }
+
+    /// Every mail the outbox has sent (into the example's Maildir).
+    fn mailed(&self) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(self.path("outbox/new")) else {
             return Vec::new();
         };
@@ -622,7 +638,14 @@ fn tick_serve_tick_and_events() {
         let number = desk.new_ticket("t@example.com", "Printer on fire");
         let out = desk.ok(&["tick", "--now", "2027-01-15T12:00:00Z"]);
         assert!(out.contains("1 tickets changed"), "{out}");
-        assert!(out.contains("1 sent"), "the auto-response went out: {out}");
+        // The auto-response, and the agents told of the new ticket and its escalations.
+        assert!(out.contains("8 sent"), "{out}");
+        assert_eq!(desk.outbox().len(), 1, "the auto-response went out");
+        let notices = desk.notices();
+        // anna and carl read the queue: each is told of the new ticket, and of the warning
+        // and the breach of each of its three deadlines.
+        assert_eq!(notices.len(), 2 * 7, "{notices:?}");
+        assert!(notices.iter().all(|n| n.contains(&number)));
         let history = desk.history(&number);
         assert!(history.iter().any(|h| h == "Escalation"), "{history:?}");
 
@@ -736,8 +759,13 @@ fn export_and_import_move_a_desk_between_backends() {
         assert_ne!(next, number);
         assert_ne!(next, scanned);
         moved.ok(&["unlock", &number, "--as", "anna"]);
-        let out = moved.ok(&["tick"]);
-        assert!(out.contains("1 sent"), "only the new auto-response: {out}");
+        let before = moved.outbox().len();
+        moved.ok(&["tick"]);
+        assert_eq!(
+            moved.outbox().len(),
+            before + 1,
+            "only the new auto-response"
+        );
         // Importing into a desk that is not empty is refused.
         let err = moved.fails(&["import", desk.path("desk.jsonl").to_str().unwrap()], 1);
         assert!(err.contains("empty"), "{err}");
