@@ -201,7 +201,23 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
                 seen.push(e.seq);
             }
         }
-        assert_eq!(seen, wanted, "{actor} follows exactly its share of the log");
+        assert_eq!(seen, wanted, "{actor} pages exactly its share of the log");
+        // Following live gives the same events, and nothing more.
+        {
+            use futures_util::StreamExt;
+            let stream = desk.follow(actor.clone(), 0);
+            futures_util::pin_mut!(stream);
+            let mut followed = Vec::new();
+            for _ in 0..wanted.len() {
+                followed.push(stream.next().await.expect("open").expect("event").seq);
+            }
+            assert_eq!(
+                followed, wanted,
+                "{actor} follows exactly its share of the log"
+            );
+            let more = tokio::time::timeout(std::time::Duration::from_millis(10), stream.next());
+            assert!(more.await.is_err(), "{actor} followed more than its share");
+        }
         // Direct reads agree, and customers never get internal articles or notes.
         for t in &all {
             let visible = may_see(&config, &actor, t);
