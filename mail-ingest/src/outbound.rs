@@ -61,6 +61,29 @@ fn address(name: Option<String>, email: String) -> Address<'static> {
     }
 }
 
+/// The address mail about `ticket` leaves from: its queue's system address.
+fn sender(config: &Config, ticket: &Ticket) -> Result<String, MailError> {
+    let system = config.system_address(&ticket.queue).ok_or_else(|| {
+        MailError::Transport(format!(
+            "queue {:?} has no system address to send from",
+            ticket.queue
+        ))
+    })?;
+    Ok(addresses_in(system)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| system.to_string()))
+}
+
+/// An agent's name as mail shows it: the configured name, else the login.
+fn agent_name(config: &Config, login: &str) -> String {
+    config
+        .agent(login)
+        .map(|a| a.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| login.to_string())
+}
+
 /// Composes `article` of `ticket` (an agent's answer or an auto-response) for sending.
 pub async fn compose(
     desk: &Desk,
@@ -68,22 +91,9 @@ pub async fn compose(
     ticket: &Ticket,
     article: &Article,
 ) -> Result<Outgoing, MailError> {
-    let system = config.system_address(&ticket.queue).ok_or_else(|| {
-        MailError::Transport(format!(
-            "queue {:?} has no system address to send from",
-            ticket.queue
-        ))
-    })?;
-    let system = addresses_in(system)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| system.to_string());
+    let system = sender(config, ticket)?;
     let sender_name = match &article.author {
-        Actor::Agent(login) => config
-            .agent(login)
-            .map(|a| a.name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| login.clone()),
+        Actor::Agent(login) => agent_name(config, login),
         _ => ticket.queue.clone(),
     };
     let to = resolve(desk, &article.to).await?;
@@ -214,35 +224,18 @@ pub fn notification(
     if agent.email.is_empty() {
         return Ok(None);
     }
-    let system = config.system_address(&ticket.queue).ok_or_else(|| {
-        MailError::Transport(format!(
-            "queue {:?} has no system address to send from",
-            ticket.queue
-        ))
-    })?;
-    let system = addresses_in(system)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| system.to_string());
+    let system = sender(config, ticket)?;
     let actor = match actor {
         // Mail is taken in by the desk itself: the customer is who wrote.
         Actor::System if matches!(reason, Reason::NewTicket | Reason::FollowUp) => ticket
             .customer
             .as_ref()
             .map_or("the desk".into(), |c| format!("customer {c}")),
-        Actor::Agent(login) => config
-            .agent(login)
-            .map(|a| a.name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| login.clone()),
+        Actor::Agent(login) => agent_name(config, login),
         Actor::Customer(login) => format!("customer {login}"),
         Actor::System => "the desk".into(),
     };
-    let name = if agent.name.is_empty() {
-        agent.login.clone()
-    } else {
-        agent.name.clone()
-    };
+    let name = agent_name(config, &agent.login);
     let variables = Variables::of(config, ticket, "", "")
         .with(
             "ticket.url",

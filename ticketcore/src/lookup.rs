@@ -89,15 +89,7 @@ impl Desk {
     /// The sign-in account of `login` as stored (hashes only), for moving a desk to another
     /// store: the system's and admins' business.
     pub async fn account(&self, by: &Actor, login: &str) -> Result<Option<StoredAccount>> {
-        let admin = match by {
-            Actor::System => true,
-            Actor::Agent(login) => {
-                let (config, _) = self.door(by).await?;
-                config.agent(login).is_some_and(|a| a.admin)
-            }
-            Actor::Customer(_) => false,
-        };
-        if !admin {
+        if !self.is_admin(by).await? {
             return Err(Error::Denied {
                 actor: by.to_string(),
                 action: "read sign-in accounts".into(),

@@ -66,6 +66,18 @@ impl Desk {
         Err(Error::Contention(self.attempts))
     }
 
+    /// Whether `by` is the system or a valid admin agent: who may manage anyone's account.
+    pub(crate) async fn is_admin(&self, by: &Actor) -> Result<bool> {
+        Ok(match by {
+            Actor::System => true,
+            Actor::Agent(login) => {
+                let (config, _) = self.door(by).await?;
+                config.agent(login).is_some_and(|a| a.admin)
+            }
+            Actor::Customer(_) => false,
+        })
+    }
+
     /// Whether `by` may manage the account of `of`: the system, an admin, or its holder.
     async fn may_manage(&self, by: &Actor, of: &Actor) -> Result<(Holder, String)> {
         let Some((holder, login)) = Holder::of(of) else {
@@ -81,17 +93,11 @@ impl Desk {
             }
             _ => {}
         }
-        let allowed = match by {
-            Actor::System => true,
-            _ if by == of => {
-                self.door(by).await?;
-                true
-            }
-            Actor::Agent(admin) => {
-                let (config, _) = self.door(by).await?;
-                config.agent(admin).is_some_and(|a| a.admin)
-            }
-            Actor::Customer(_) => false,
+        let allowed = if by == of {
+            self.door(by).await?;
+            true
+        } else {
+            self.is_admin(by).await?
         };
         if !allowed {
             return Err(Error::Denied {
