@@ -2428,4 +2428,31 @@ pub async fn follow_shows_each_viewer_its_share(store: Arc<dyn Store>) {
     assert_eq!(stream.next().await.unwrap().unwrap().seq, annas[2].seq);
     assert_eq!(desk.cursor(&Actor::System, "bot").await.unwrap(), 0);
     assert_eq!(desk.cursor(&chris, "bot").await.unwrap(), 0);
+
+    // An agent disabled while following: the next event ends the stream with the refusal.
+    let last = desk
+        .events_since(&Actor::System, 0, usize::MAX)
+        .await
+        .unwrap()
+        .cursor;
+    let chris_live = desk.follow(chris.clone(), last);
+    futures_util::pin_mut!(chris_live);
+    let mut config = fixture_config();
+    config
+        .agents
+        .iter_mut()
+        .find(|a| a.login == "chris")
+        .unwrap()
+        .valid = false;
+    desk.configure(config).await.unwrap();
+    request(&desk, "kurt", "Support", "After chris left").await;
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), chris_live.next())
+        .await
+        .expect("told within the deadline")
+        .unwrap();
+    assert!(
+        matches!(refused, Err(Error::Unauthorized(_))),
+        "{refused:?}"
+    );
+    assert!(chris_live.next().await.is_none(), "the stream ends there");
 }
