@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ticketcore::acl::{Permission, may};
 use ticketcore::notify::Reason;
 use ticketcore::{Actor, Desk, Event, EventKind, Message, Op, TicketId};
 
@@ -163,7 +164,10 @@ impl Outbox {
                 d.trim_end_matches('>').trim()
             });
         for login in agents {
-            let Some(agent) = config.agent(login) else {
+            // Decided at the event; still true when sent? Disabled agents and agents who may
+            // no longer read the ticket are not mailed its content.
+            let reads = may(&config, &Actor::agent(login), &ticket.queue, Permission::Ro);
+            let Some(agent) = config.agent(login).filter(|a| a.valid && reads) else {
                 continue;
             };
             let who = &ticketcore::article::ContentHash::of(login.as_bytes()).0[..16];
@@ -183,8 +187,13 @@ impl Outbox {
                 Err(MailError::Transport(reason)) => return Ok(Err(SendError::Permanent(reason))),
                 Err(e) => return Err(e),
             };
-            if let Err(e) = self.transport.send(&mail).await {
-                return Ok(Err(e));
+            match self.transport.send(&mail).await {
+                Ok(()) => {}
+                // This agent's address is refused: the others are still told.
+                Err(SendError::Permanent(reason)) => {
+                    tracing::warn!(agent = %login, %reason, "notification refused");
+                }
+                Err(e) => return Ok(Err(e)),
             }
         }
         Ok(Ok(()))

@@ -434,6 +434,10 @@ impl Store for RedbStore {
         Ok(events)
     }
 
+    async fn last_seq(&self) -> StoreResult<u64> {
+        self.lookup(|r| r.last_seq())
+    }
+
     /// Woken by commits of this process only: a redb file has one process at a time.
     async fn wait_for_events(&self, after: u64, timeout: std::time::Duration) -> StoreResult<()> {
         let arrived = async { Ok(!self.events_since(after, 1).await?.is_empty()) };

@@ -791,6 +791,14 @@ impl Reader {
             .collect()
     }
 
+    pub fn last_seq(&self) -> StoreResult<u64> {
+        Ok(self
+            .table(&self.events)?
+            .last()
+            .map_err(backend)?
+            .map_or(0, |(k, _)| k.value()))
+    }
+
     pub fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         if after == u64::MAX {
             return Ok(Vec::new());

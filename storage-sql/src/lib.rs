@@ -1513,6 +1513,20 @@ impl Store for SqlStore {
         Ok(self.events_after(after, limit, highest).await?.0)
     }
 
+    async fn last_seq(&self) -> StoreResult<u64> {
+        let mut tx = self.db.begin().await?;
+        // PostgreSQL numbers commits from a sequence side by side: once the exclusive lock on
+        // event numbers is granted, every commit holding a smaller number has ended.
+        #[cfg(feature = "postgres")]
+        if matches!(self.db, Db::Postgres(_)) {
+            tx.exec("SELECT pg_advisory_xact_lock(?)", &[P::I(EVENT_NUMBERS)])
+                .await?;
+        }
+        let rows = tx.rows("SELECT MAX(seq) FROM events", &[], &[K::I]).await?;
+        tx.commit().await?;
+        Ok(rows.first().and_then(|r| r.first()?.i()).unwrap_or(0) as u64)
+    }
+
     /// Woken at once by this process's commits, and on PostgreSQL by any process's through
     /// one listener per process. SQLite and MySQL/MariaDB cannot tell other processes about a
     /// commit: their followers also look every [`POLL`] until `timeout`.

@@ -809,6 +809,14 @@ impl Desk {
         let internal = self.visible(actor, id).await?.1.sees_internal();
         let mut history = self.store.history(id).await?;
         history.retain(|e| internal || e.kind.customer_visible());
+        if !internal {
+            for event in &mut history {
+                // Whom a note notifies is the agents' business.
+                if let EventKind::AddNote { notify, .. } = &mut event.kind {
+                    notify.clear();
+                }
+            }
+        }
         Ok(history)
     }
 

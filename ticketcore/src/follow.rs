@@ -42,6 +42,8 @@ pub(crate) struct Batch {
     /// The batch's tickets as they are now, where a follower needs them (customers follow,
     /// or events predate `visible_in`).
     tickets: HashMap<TicketId, Ticket>,
+    /// Whether every event's ticket is in `tickets` (a customer followed when it was read).
+    all_tickets: bool,
 }
 
 /// The reader of the log's tail: a task that reads each commit's events once and hands them
@@ -68,10 +70,9 @@ struct Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        // Its own receiver still counts here.
-        if self.tail.batches.receiver_count() <= 1 {
-            self.tail.abandoned.notify_one();
-        }
+        // The tail counts who is left (under the desk's lock), so two holds dropped at once
+        // cannot both think the other stays.
+        self.tail.abandoned.notify_one();
         if self.customer {
             self.tail
                 .customers
@@ -128,9 +129,14 @@ async fn read_tail(desk: std::sync::Weak<Desk>, tail: Arc<Tail>, mut position: u
         let read = async {
             let events = desk.store.events_since(position, PAGE).await?;
             let Some(upto) = events.last().map(|e| e.seq) else {
+                let started = tokio::time::Instant::now();
                 tokio::select! {
                     waited = desk.store.wait_for_events(position, WAIT) => waited?,
-                    () = tail.abandoned.notified() => {}
+                    () = tail.abandoned.notified() => return Ok(None),
+                }
+                // A store that cannot wait at all (the trait's default) is polled gently.
+                if started.elapsed() < Duration::from_millis(1) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 return Ok(None);
             };
@@ -152,6 +158,7 @@ async fn read_tail(desk: std::sync::Weak<Desk>, tail: Arc<Tail>, mut position: u
                 events,
                 config,
                 tickets,
+                all_tickets: customers,
             }))
         };
         match read.await {
@@ -180,32 +187,45 @@ struct Follower {
     cursor: u64,
     ready: VecDeque<Event>,
     tail: Option<Hold>,
+    /// Read from the store, a page per step, up to here before taking the tail's batches.
+    behind: Option<u64>,
     ended: bool,
 }
 
 impl Follower {
-    /// Takes the next batch of the tail, or what the tail no longer has from the store.
+    /// Takes the next page this follower is behind by, or the tail's next batch.
     async fn step(&mut self) -> Result<()> {
         let customer = matches!(self.actor, Actor::Customer(_));
-        let hold = match &mut self.tail {
-            Some(hold) => hold,
-            None => {
-                let hold = self.tail.insert(self.desk.hold(self.cursor, customer));
-                // What the tail handed out before this follower joined.
-                let handed = hold
-                    .tail
-                    .position
-                    .load(std::sync::atomic::Ordering::Acquire);
-                if self.cursor < handed {
-                    return self.catch_up(handed).await;
-                }
-                hold
+        if self.tail.is_none() {
+            // The tail follows the log's end, wherever this follower starts: a place past
+            // the end (a stale or made-up cursor) waits for the next event, not for ever.
+            let end = self.desk.store.last_seq().await?;
+            self.cursor = self.cursor.min(end);
+            let hold = self.desk.hold(end, customer);
+            // What the tail handed out before this follower joined.
+            let handed = hold
+                .tail
+                .position
+                .load(std::sync::atomic::Ordering::Acquire);
+            self.behind = Some(handed);
+            self.tail = Some(hold);
+        }
+        if let Some(upto) = self.behind {
+            if self.cursor < upto && self.page().await? {
+                return Ok(());
             }
+            self.behind = None;
+        }
+        let Some(hold) = &mut self.tail else {
+            return Ok(());
         };
         match hold.batches.recv().await {
-            Ok(batch) if batch.upto <= self.cursor => Ok(()),
-            // The tail started after this follower's place: catch up from the store.
-            Ok(batch) if batch.after > self.cursor => self.catch_up(batch.upto).await,
+            Ok(batch) if batch.upto <= self.cursor => {}
+            // The tail read past this follower's place, or read this batch before this
+            // customer joined (without the tickets it needs): catch up from the store.
+            Ok(batch) if batch.after > self.cursor || customer && !batch.all_tickets => {
+                self.behind = Some(batch.upto);
+            }
             Ok(batch) => {
                 let viewer = self.desk.admit(&batch.config, &self.actor).await?;
                 for event in batch.events.iter().filter(|e| e.seq > self.cursor) {
@@ -214,31 +234,30 @@ impl Follower {
                         .extend(share(&viewer, &batch.config, event.clone(), ticket));
                 }
                 self.cursor = batch.upto;
-                Ok(())
             }
             // Too slow for the tail's backlog: read from the store what it dropped.
-            Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(self.cursor + 1).await,
-            Err(broadcast::error::RecvError::Closed) => {
-                self.tail = None;
-                Ok(())
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let handed = hold
+                    .tail
+                    .position
+                    .load(std::sync::atomic::Ordering::Acquire);
+                self.behind = Some(handed);
             }
-        }
-    }
-
-    /// Reads the log from the store, as this actor sees it, up to `upto` or its end.
-    async fn catch_up(&mut self, upto: u64) -> Result<()> {
-        while self.cursor < upto {
-            let page = self
-                .desk
-                .events_since(&self.actor, self.cursor, PAGE)
-                .await?;
-            if page.cursor == self.cursor {
-                break;
-            }
-            self.cursor = page.cursor;
-            self.ready.extend(page.events);
+            Err(broadcast::error::RecvError::Closed) => self.tail = None,
         }
         Ok(())
+    }
+
+    /// Reads one page of the log from the store, as this actor sees it; whether there was one.
+    async fn page(&mut self) -> Result<bool> {
+        let page = self
+            .desk
+            .events_since(&self.actor, self.cursor, PAGE)
+            .await?;
+        let moved = page.cursor != self.cursor;
+        self.cursor = page.cursor;
+        self.ready.extend(page.events);
+        Ok(moved)
     }
 }
 
@@ -322,6 +341,7 @@ impl Desk {
             cursor: after,
             ready: VecDeque::new(),
             tail: None,
+            behind: None,
             ended: false,
         };
         futures_util::stream::unfold(start, |mut f| async move {

@@ -480,6 +480,10 @@ impl Store for MemoryStore {
         self.appended.wait(timeout, arrived).await
     }
 
+    async fn last_seq(&self) -> StoreResult<u64> {
+        Ok(self.read().events.len() as u64)
+    }
+
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let inner = self.read();
         let start = usize::try_from(after).unwrap_or(usize::MAX);

@@ -13,13 +13,22 @@ use crate::store::StoreError;
 /// Runs CPU-heavy work (argon2: tens of milliseconds) where it does not stall other tasks:
 /// tokio's blocking pool when there is a runtime, else right here.
 async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
+    // Each hash takes 19 MiB: a flood of sign-ins waits its turn rather than taking memory.
+    static HASHING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let turn = HASHING
+        .get_or_init(|| tokio::sync::Semaphore::new(4))
+        .acquire()
+        .await
+        .map_err(|e| Error::Invalid(format!("password hashing stopped: {e}")))?;
+    let done = match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime
             .spawn_blocking(work)
             .await
             .map_err(|e| Error::Invalid(format!("password hashing failed: {e}"))),
         Err(_) => Ok(work()),
-    }
+    };
+    drop(turn);
+    done
 }
 
 impl Desk {
@@ -83,16 +92,7 @@ impl Desk {
         let Some((holder, login)) = Holder::of(of) else {
             return Err(Error::Invalid("the system has no account".into()));
         };
-        // The account must belong to someone who exists.
-        match holder {
-            Holder::Agent if self.current_config().await?.agent(login).is_none() => {
-                return Err(Error::NotFound(format!("agent {login}")));
-            }
-            Holder::Customer if self.store.customer(login).await?.is_none() => {
-                return Err(Error::NotFound(format!("customer {login}")));
-            }
-            _ => {}
-        }
+        // Permission first: who exists is nobody's business but the system's and admins'.
         let allowed = if by == of {
             self.door(by).await?;
             true
@@ -105,6 +105,16 @@ impl Desk {
                 action: format!("manage the account of {of}"),
                 queue: String::new(),
             });
+        }
+        // The account must belong to someone who exists.
+        match holder {
+            Holder::Agent if self.current_config().await?.agent(login).is_none() => {
+                return Err(Error::NotFound(format!("agent {login}")));
+            }
+            Holder::Customer if self.store.customer(login).await?.is_none() => {
+                return Err(Error::NotFound(format!("customer {login}")));
+            }
+            _ => {}
         }
         Ok((holder, login.to_string()))
     }
@@ -136,15 +146,19 @@ impl Desk {
     /// counted in the store so it holds across processes and restarts.
     pub async fn sign_in(&self, login: &str, password: &str) -> Result<Actor> {
         let now = self.now();
-        let stored = self.account_or_new(login, None).await?;
-        if let Some(until) = stored.account.refused(now) {
-            return Err(Error::SignInRefused { until });
-        }
-        let holder = stored
-            .account
-            .holder
-            .filter(|_| stored.account.password.is_some());
-        let hash = match (holder, &stored.account.password) {
+        // The attempt counts as failed before it is checked: guesses sent side by side all
+        // count, and those past the limit are refused before any hashing.
+        let counted = self
+            .update_account(login, None, |account| {
+                if let Some(until) = account.refused(now) {
+                    return Err(Error::SignInRefused { until });
+                }
+                account.failed(now);
+                Ok(account.clone())
+            })
+            .await?;
+        let holder = counted.holder.filter(|_| counted.password.is_some());
+        let hash = match (holder, &counted.password) {
             (Some(_), Some(hash)) => hash.clone(),
             _ => DECOY_HASH.to_string(),
         };
@@ -154,30 +168,19 @@ impl Desk {
                 && account::verify_password(&presented, &hash)
         })
         .await?;
-        match holder.filter(|_| matches) {
-            Some(holder) => {
-                let actor = holder.actor(login);
-                if stored.account.failures > 0 || stored.account.refused_until.is_some() {
-                    self.update_account(login, None, |account| {
-                        account.failures = 0;
-                        account.refused_until = None;
-                        Ok(())
-                    })
-                    .await?;
-                }
-                // A disabled or removed account is told so: the password was right.
-                self.door(&actor).await?;
-                Ok(actor)
-            }
-            None => {
-                self.update_account(login, None, |account| {
-                    account.failed(now);
-                    Ok(())
-                })
-                .await?;
-                Err(Error::SignIn)
-            }
-        }
+        let Some(holder) = holder.filter(|_| matches) else {
+            return Err(Error::SignIn);
+        };
+        self.update_account(login, None, |account| {
+            account.failures = 0;
+            account.refused_until = None;
+            Ok(())
+        })
+        .await?;
+        let actor = holder.actor(login);
+        // A disabled or removed account is told so: the password was right.
+        self.door(&actor).await?;
+        Ok(actor)
     }
 
     /// A new API token for `of`, named `name` (unique per account), valid until `expires`.

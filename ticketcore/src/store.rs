@@ -359,6 +359,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(results)
     }
 
+    /// The newest event's sequence number (0 for an empty log), such that no event with a
+    /// smaller number commits after this answer: where a follower of the live end starts.
+    async fn last_seq(&self) -> StoreResult<u64>;
     /// Up to `limit` events with `seq > after`, in sequence order.
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
     /// Waits until an event after `after` may exist, or `timeout` has passed. Backends that can

@@ -146,6 +146,9 @@ impl Store for Buggy {
         }
         self.0.commit(change).await
     }
+    async fn last_seq(&self) -> StoreResult<u64> {
+        self.0.last_seq().await
+    }
     async fn events_since(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let mut events = self.0.events_since(after, limit).await?;
         if self.1 == Bug::DropsEvents {

@@ -1250,6 +1250,7 @@ pub async fn events_seen_once_in_order(store: Arc<dyn Store>) {
     assert_eq!(seqs, (1..=seen.len() as u64).collect::<Vec<_>>());
     assert_eq!(acts(&seen).count(), 8 * 5 * 4);
     assert_eq!(store.cursor("bot").await.unwrap(), cursor);
+    assert_eq!(store.last_seq().await.unwrap(), cursor);
     assert!(store.events_since(cursor, 10).await.unwrap().is_empty());
     assert!(store.events_since(u64::MAX, 10).await.unwrap().is_empty());
 }
@@ -1990,6 +1991,26 @@ pub async fn sign_in_and_throttle(store: Arc<dyn Store>) {
         desk.sign_in("bernd", "bernds passphrase").await.unwrap(),
         agent("bernd")
     );
+
+    // Guesses sent side by side all count: five are checked, the rest refused unhashed.
+    let desk = Arc::new(desk);
+    let guesses: Vec<_> = (0..8)
+        .map(|i| {
+            let desk = desk.clone();
+            tokio::spawn(async move { desk.sign_in("bernd", &format!("guess {i}")).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(Error::SignIn) => {}
+            Err(Error::SignInRefused { .. }) => refused += 1,
+            other => panic!("a guess got {other:?}"),
+        }
+    }
+    assert_eq!(refused, 3);
+    let bernd = store.account("bernd").await.unwrap().unwrap().account;
+    assert_eq!(bernd.failures, 5);
 }
 
 /// API tokens stand for their holder until they expire or are revoked; the store keeps only
@@ -2394,8 +2415,10 @@ pub async fn follow_shows_each_viewer_its_share(store: Arc<dyn Store>) {
     let kims = followed(&desk, customer("kim"), 0).await;
     assert!(!kims.is_empty() && kims.iter().all(|e| e.ticket == t2.id));
 
-    // A waiting follower is woken by the next commit.
+    // A waiting follower is woken by the next commit; one that asks for a place past the end
+    // of the log (a stale or made-up cursor) gets the next event too, not nothing for ever.
     let last = all.last().unwrap().seq;
+    assert_eq!(store.last_seq().await.unwrap(), last);
     let live = desk.follow(anna.clone(), last);
     futures_util::pin_mut!(live);
     let waiting = tokio::spawn({
@@ -2413,6 +2436,29 @@ pub async fn follow_shows_each_viewer_its_share(store: Arc<dyn Store>) {
     let t3 = waiting.await.unwrap();
     assert_eq!(next.ticket, t3.id);
     assert_eq!(next.seq, last + 1);
+    let beyond = tokio::spawn({
+        let (desk, anna) = (desk.clone(), anna.clone());
+        async move {
+            let stream = desk.follow(anna, u64::MAX);
+            futures_util::pin_mut!(stream);
+            stream.next().await.map(|e| e.map(|e| e.seq))
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let t4 = desk
+        .create_ticket(
+            &anna,
+            NewTicket::new("Support", "Beyond", Channel::Phone, Message::text("x")),
+        )
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), beyond)
+        .await
+        .expect("past the end, woken all the same")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, t4.events[0].seq);
 
     // A named consumer resumes after what it acknowledged; each actor's consumers are its own.
     {
