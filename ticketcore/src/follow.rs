@@ -134,8 +134,11 @@ async fn read_tail(desk: std::sync::Weak<Desk>, tail: Arc<Tail>, mut position: u
                     waited = desk.store.wait_for_events(position, WAIT) => waited?,
                     () = tail.abandoned.notified() => return Ok(None),
                 }
-                // A store that cannot wait at all (the trait's default) is polled gently.
-                if started.elapsed() < Duration::from_millis(1) {
+                // A store that cannot wait at all (the trait's default returns at once with
+                // nothing new) is polled gently.
+                if started.elapsed() < Duration::from_millis(1)
+                    && desk.store.events_since(position, 1).await?.is_empty()
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 return Ok(None);
