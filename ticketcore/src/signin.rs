@@ -31,16 +31,17 @@ async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static
     done
 }
 
-impl Desk {
-    fn random_bytes<const N: usize>(&self) -> [u8; N] {
-        let mut bytes = [0u8; N];
-        for chunk in bytes.chunks_mut(8) {
-            let random = self.entropy.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&random[..chunk.len()]);
-        }
-        bytes
-    }
+/// `N` bytes from the operating system's random source, for salts and token secrets: never
+/// from the desk's injectable `Entropy` (seeded in tests) and never a fallback: no secret is
+/// made without real randomness.
+fn secret_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Invalid(format!("no random source for a secret: {e}")))?;
+    Ok(bytes)
+}
 
+impl Desk {
     /// The account of `login` as stored, or a new one (version 0).
     async fn account_or_new(&self, login: &str, holder: Option<Holder>) -> Result<StoredAccount> {
         Ok(self
@@ -125,7 +126,7 @@ impl Desk {
     pub async fn set_password(&self, by: &Actor, of: &Actor, password: &str) -> Result<()> {
         let (holder, login) = self.may_manage(by, of).await?;
         account::check_password(password).map_err(Error::Invalid)?;
-        let salt = self.random_bytes::<16>();
+        let salt = secret_bytes::<16>()?;
         let password = password.to_string();
         let hash = off_thread(move || account::hash_password(&password, salt))
             .await?
@@ -205,7 +206,7 @@ impl Desk {
                 "the token would expire before it is made".into(),
             ));
         }
-        let token = account::token_for(&login, self.random_bytes());
+        let token = account::token_for(&login, secret_bytes()?);
         let stored = ApiToken {
             name: name.to_string(),
             hash: account::token_hash(&token),
