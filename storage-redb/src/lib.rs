@@ -27,12 +27,13 @@
 #![deny(missing_docs)]
 
 mod keys;
+mod search;
 mod snapshot;
 mod sync_behind;
 mod tables;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -43,11 +44,12 @@ use ticketcore::article::ContentHash;
 use ticketcore::store::{Bell, StoredConfig};
 use ticketcore::{Account, StoredAccount};
 use ticketcore::{
-    Article, Change, Config, DueKind, Event, Receipt, Store, StoreError, StoreResult, Ticket,
-    TicketId, TicketNumber, TicketPage, TicketQuery,
+    Article, Change, Config, DueKind, Event, Receipt, SearchDoc, SearchPage, SearchQuery, Store,
+    StoreError, StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 use tokio::sync::oneshot;
 
+use crate::search::{Follower, SearchIndex};
 use crate::snapshot::Snapshots;
 use crate::sync_behind::{Disk, SyncBehind};
 use crate::tables::Reader;
@@ -169,8 +171,10 @@ fn refused(name: &str) -> impl Fn(redb::DatabaseError) -> OpenError + '_ {
 /// ticketcore's Store on redb.
 #[derive(Debug, Clone)]
 pub struct RedbStore {
-    // Dropped in this order: the last store's writer joins its threads, then the snapshot
-    // they published ends, then the database closes with no transaction left open.
+    // Dropped in this order: the last store's search indexer and writer join their threads,
+    // then the snapshot they published ends, then the database closes with no transaction
+    // left open.
+    search: Arc<Follower>,
     writer: Writer,
     snapshots: Arc<Snapshots>,
     /// Rung once a commit's events can be read, for followers in this process.
@@ -193,8 +197,9 @@ impl RedbStore {
         let name = path.display().to_string();
         if options.shared {
             // Other processes read each commit as soon as it lands: redb syncs itself.
+            // Each process keeps its own index in memory: a tantivy directory has one writer.
             let db = options.builder().open(path).map_err(refused(&name))?;
-            return RedbStore::with_database(db, None);
+            return RedbStore::with_database(db, None, None);
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -206,32 +211,43 @@ impl RedbStore {
             return Err(OpenError::Foreign(format!("{name} is empty")));
         }
         let file = redb::backends::FileBackend::new(file).map_err(refused(&name))?;
-        RedbStore::over(options.builder(), file, &name)
+        RedbStore::over(
+            options.builder(),
+            file,
+            &name,
+            Some(SearchIndex::dir_of(path)),
+        )
     }
 
     /// A database that lives in memory only (for tests). Its commits pass through the same
     /// deferred syncs as a file's.
     pub fn in_memory() -> Result<RedbStore, OpenError> {
         let memory = redb::backends::InMemoryBackend::new();
-        RedbStore::over(Database::builder(), memory, "the in-memory database")
+        RedbStore::over(Database::builder(), memory, "the in-memory database", None)
     }
 
-    /// The database on `backend` (`name` in errors), its syncs run behind the writer.
+    /// The database on `backend` (`name` in errors), its syncs run behind the writer, its
+    /// search index in `search` (in memory for `None`).
     fn over(
         builder: redb::Builder,
         backend: impl redb::StorageBackend,
         name: &str,
+        search: Option<PathBuf>,
     ) -> Result<RedbStore, OpenError> {
         let disk = Disk::new(backend);
         let db = builder
             .create_with_backend(SyncBehind(disk.clone()))
             .map_err(refused(name))?;
-        RedbStore::with_database(db, Some(disk))
+        RedbStore::with_database(db, Some(disk), search)
     }
 
     /// Starts the writer on `db`, whose syncs `disk` defers (`None` for a shared file, which
     /// redb syncs itself and every read sees as it is).
-    fn with_database(db: Database, disk: Option<Arc<Disk>>) -> Result<RedbStore, OpenError> {
+    fn with_database(
+        db: Database,
+        disk: Option<Arc<Disk>>,
+        search: Option<PathBuf>,
+    ) -> Result<RedbStore, OpenError> {
         let fail = |e: &dyn std::fmt::Display| OpenError::Redb(e.to_string());
         tables::prepare(&db, SCHEMA_VERSION)?;
         let db = Arc::new(db);
@@ -244,7 +260,13 @@ impl RedbStore {
             None => Snapshots::fresh(db.clone()),
         };
         let snapshots = Arc::new(snapshots);
+        let index = SearchIndex::open(
+            search.as_deref(),
+            snapshots.reader().map_err(|e| fail(&e))?.as_ref(),
+        )
+        .map_err(|e| fail(&e))?;
         Ok(RedbStore {
+            search: Arc::new(Follower::start(Arc::new(index), Arc::downgrade(&snapshots))),
             writer: Writer::start(db.clone(), disk, snapshots.clone()),
             snapshots,
             appended: Arc::default(),
@@ -385,6 +407,20 @@ impl Store for RedbStore {
         self.read(move |r| r.query(&query)).await
     }
 
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {
+        let query = query.clone();
+        let search = self.search.clone();
+        self.read(move |r| search.index().search(r, &query)).await
+    }
+
+    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
+        let doc = tables::encode(doc)?;
+        self.write(|reply| Job::PutSearch { ticket, doc, reply })
+            .await?;
+        self.search.index().refresh(ticket);
+        Ok(())
+    }
+
     async fn due(
         &self,
         kind: DueKind,
@@ -414,6 +450,7 @@ impl Store for RedbStore {
             .collect::<StoreResult<_>>()?;
         let committed = self.write(|reply| Job::Commit { changes, reply }).await?;
         self.appended.ring();
+        self.search.index().kick();
         Ok(committed
             .into_iter()
             .map(|(change, base)| base.map(|base| change.receipt(base)))
@@ -534,7 +571,7 @@ mod tests {
             memory: InMemoryBackend::new(),
             gate: gate.clone(),
         };
-        let store = RedbStore::over(Database::builder(), gated, "gated").unwrap();
+        let store = RedbStore::over(Database::builder(), gated, "gated", None).unwrap();
         let _opens = Opens(gate.clone());
         gate.set(true);
         let committing = store.clone();

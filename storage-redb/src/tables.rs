@@ -17,8 +17,8 @@ use ticketcore::acl::CustomerUser;
 use ticketcore::article::{Blob, ContentHash};
 use ticketcore::store::{StoredConfig, Unique};
 use ticketcore::{
-    Article, Change, DueKind, Event, PageKey, Receipt, StoreError, StoreResult, Ticket, TicketId,
-    TicketNumber, TicketPage, TicketQuery,
+    Article, Change, DueKind, Event, PageKey, Receipt, SearchDoc, SearchUpdate, StoreError,
+    StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 
 use crate::OpenError;
@@ -43,6 +43,9 @@ pub const CUSTOMER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("c
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 /// Sign-in accounts by login: the version (8 bytes, little-endian), then the document.
 pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// Each ticket's search terms (a `SearchDoc`), kept by the commit; the tantivy index beside
+/// the file is derived from them.
+pub const SEARCH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("search_terms");
 
 const SCHEMA: &str = "schema_version";
 const CONFIG: &str = "config";
@@ -184,6 +187,7 @@ pub struct Writes<'t> {
     customer_emails: Table<'t, &'static str, &'static str>,
     cursors: Table<'t, &'static str, u64>,
     accounts: Table<'t, &'static str, &'static [u8]>,
+    search: Table<'t, &'static [u8], &'static [u8]>,
     /// The last event's sequence number, once looked up: read once per transaction rather
     /// than once per change.
     last_event: Option<u64>,
@@ -212,6 +216,7 @@ impl<'t> Writes<'t> {
             customer_emails: txn.open_table(CUSTOMER_EMAILS)?,
             cursors: txn.open_table(CURSORS)?,
             accounts: txn.open_table(ACCOUNTS)?,
+            search: txn.open_table(SEARCH)?,
             last_event: None,
         })
     }
@@ -291,6 +296,63 @@ impl<'t> Writes<'t> {
             .insert(email.as_str(), customer.login.as_str())?;
         self.customers
             .insert(customer.login.as_str(), doc.as_slice())?;
+        Ok(Ok(()))
+    }
+
+    /// Applies a commit's search update to the ticket's terms. A ticket stored before the
+    /// terms were kept gets its whole document from its articles (this commit's included).
+    fn update_search(
+        &mut self,
+        ticket: &Ticket,
+        existed: bool,
+        update: &SearchUpdate,
+    ) -> R<StoreResult<()>> {
+        let key = keys::id(ticket.id);
+        let stored = self.search.get(key.as_slice())?.map(|v| v.value().to_vec());
+        let doc = match stored {
+            Some(bytes) => match decode::<SearchDoc>(&bytes, "search terms") {
+                Ok(mut doc) => {
+                    doc.apply(update);
+                    doc
+                }
+                Err(e) => return Ok(Err(e)),
+            },
+            None if existed => {
+                let mut articles = Vec::new();
+                for entry in self.articles.range::<&[u8]>(
+                    keys::article(ticket.id, 0).as_slice()
+                        ..=keys::article(ticket.id, u32::MAX).as_slice(),
+                )? {
+                    let (_, v) = entry?;
+                    match decode::<Article>(v.value(), "article") {
+                        Ok(a) => articles.push(a),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                SearchDoc::of(ticket, &articles)
+            }
+            None => {
+                let mut doc = SearchDoc::default();
+                doc.apply(update);
+                doc
+            }
+        };
+        match encode(&doc) {
+            Ok(bytes) => {
+                self.search.insert(key.as_slice(), bytes.as_slice())?;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Replaces the search terms of `ticket` (a rebuild).
+    pub fn put_search(&mut self, ticket: TicketId, doc: &[u8]) -> R<StoreResult<()>> {
+        let key = keys::id(ticket);
+        if self.tickets.get(key.as_slice())?.is_none() {
+            return Ok(Err(StoreError::NotFound(format!("ticket {ticket}"))));
+        }
+        self.search.insert(key.as_slice(), doc)?;
         Ok(Ok(()))
     }
 
@@ -405,6 +467,7 @@ impl<'t> Writes<'t> {
     pub fn commit(&mut self, encoded: &Encoded) -> R<StoreResult<u64>> {
         let Encoded {
             change,
+            search,
             tickets,
             articles,
             events,
@@ -423,8 +486,8 @@ impl<'t> Writes<'t> {
             None => self.events.last()?.map_or(0, |(k, _)| k.value()),
         };
         let mut seq = base;
-        let docs = tickets.iter().zip(articles).zip(events);
-        for ((w, old), ((doc, article_docs), event_docs)) in
+        let docs = tickets.iter().zip(articles).zip(events).zip(search);
+        for ((w, old), (((doc, article_docs), event_docs), search)) in
             change.writes.iter().zip(olds).zip(docs)
         {
             let t = &w.ticket;
@@ -455,6 +518,11 @@ impl<'t> Writes<'t> {
                 if let Some(mid) = &article.message_id {
                     self.message_ids.insert(mid.as_str(), key.as_slice())?;
                 }
+            }
+            if let Some(update) = search
+                && let Err(e) = self.update_search(t, old.is_some(), update)?
+            {
+                return Ok(Err(e));
             }
             for Blob { hash, data } in &w.blobs {
                 if self.blobs.get(hash.0.as_str())?.is_none() {
@@ -495,6 +563,8 @@ fn replace(
 /// one writer thread, whose time bounds every store's write throughput.
 pub struct Encoded {
     change: Change,
+    /// What each write changes in its ticket's search terms.
+    search: Vec<Option<SearchUpdate>>,
     tickets: Vec<Vec<u8>>,
     articles: Vec<Vec<Vec<u8>>>,
     /// Encoded with `seq` 0: the store assigns it, and readers take it from the key.
@@ -517,13 +587,16 @@ impl Encoded {
         let mut tickets = Vec::with_capacity(change.writes.len());
         let mut articles = Vec::with_capacity(change.writes.len());
         let mut events = Vec::with_capacity(change.writes.len());
+        let mut search = Vec::with_capacity(change.writes.len());
         for w in &change.writes {
+            search.push(SearchUpdate::of(w));
             tickets.push(encode(&w.ticket)?);
             articles.push(w.articles.iter().map(encode).collect::<StoreResult<_>>()?);
             events.push(w.events.iter().map(encode).collect::<StoreResult<_>>()?);
         }
         Ok(Encoded {
             change,
+            search,
             tickets,
             articles,
             events,
@@ -607,6 +680,23 @@ impl Reader {
             customer_emails: Opened::new(CUSTOMER_EMAILS),
             cursors: Opened::new(CURSORS),
             accounts: Opened::new(ACCOUNTS),
+        }
+    }
+
+    /// The search terms of `ticket`: as the commits kept them, or for a ticket stored before
+    /// they were kept, from its articles.
+    pub fn search_doc(&self, ticket: &Ticket) -> StoreResult<SearchDoc> {
+        let stored = match missing_ok(self.txn.open_table(SEARCH))? {
+            Some(table) => table
+                .get(keys::id(ticket.id).as_slice())
+                .map_err(backend)?
+                .map(|v| decode::<SearchDoc>(v.value(), "search terms"))
+                .transpose()?,
+            None => None,
+        };
+        match stored {
+            Some(doc) => Ok(doc),
+            None => Ok(SearchDoc::of(ticket, &self.articles(ticket.id)?)),
         }
     }
 

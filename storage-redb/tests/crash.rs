@@ -205,6 +205,37 @@ async fn verify(path: &std::path::Path, promised: &BTreeMap<String, usize>, kill
             "ticket {number}: {stored} of {articles} articles"
         );
     }
+    // The search index, killed along with its writer, has caught up: every committed ticket
+    // is found by its words, and every committed note by its word.
+    let find = |word: &str| {
+        let store = &store;
+        let term = ticketcore::analyzer::term(word).expect("a term");
+        async move {
+            let mut found = BTreeSet::new();
+            let mut query = ticketcore::SearchQuery {
+                all: vec![vec![term]],
+                internal: true,
+                limit: 500,
+                ..ticketcore::SearchQuery::default()
+            };
+            loop {
+                let page = store.search(&query).await.expect("search");
+                found.extend(page.hits.iter().map(|h| h.ticket.number.to_string()));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => return found,
+                }
+            }
+        }
+    };
+    assert_eq!(find("crash").await, numbers, "search misses tickets after kill {kill}");
+    let mut noted = BTreeSet::new();
+    for t in &all {
+        if store.articles(t.id).await.unwrap().len() > 1 {
+            noted.insert(t.number.to_string());
+        }
+    }
+    assert_eq!(find("noted").await, noted, "search misses notes after kill {kill}");
     let seqs: Vec<u64> = store
         .events_since(0, usize::MAX)
         .await

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ticketcore::article::Blob;
 use ticketcore::store::Unique;
-use ticketcore::{Article, Change, Event, StoreError, StoreResult, Ticket, TicketId};
+use ticketcore::{Article, Change, Event, SearchUpdate, StoreError, StoreResult, Ticket, TicketId};
 
 /// What the database holds for the keys a batch touches.
 #[derive(Debug, Default)]
@@ -36,6 +36,8 @@ pub(crate) struct Plan<'a> {
     pub blobs: Vec<&'a Blob>,
     /// Queues that hold tickets.
     pub queues: BTreeSet<&'a str>,
+    /// Search terms to write: one update per ticket, in order of first appearance.
+    pub search: Vec<(TicketId, SearchUpdate)>,
     /// Per change: its events, or why it was refused.
     pub outcomes: Vec<StoreResult<Vec<Event>>>,
 }
@@ -161,6 +163,7 @@ impl Known {
 pub(crate) fn plan(mut known: Known, changes: &[Change]) -> Plan<'_> {
     let mut plan = Plan::default();
     let mut blobs = HashSet::new();
+    let mut searched: HashMap<TicketId, usize> = HashMap::new();
     for change in changes {
         let mut staged = match known.check(change) {
             Ok(staged) => staged,
@@ -184,6 +187,15 @@ pub(crate) fn plan(mut known: Known, changes: &[Change]) -> Plan<'_> {
             }
             plan.blobs
                 .extend(w.blobs.iter().filter(|b| blobs.insert(b.hash.clone())));
+            if let Some(update) = SearchUpdate::of(w) {
+                match searched.get(&t.id) {
+                    Some(&i) => plan.search[i].1.merge(update),
+                    None => {
+                        searched.insert(t.id, plan.search.len());
+                        plan.search.push((t.id, update));
+                    }
+                }
+            }
             events.extend(w.events.iter().cloned());
         }
         plan.outcomes.push(Ok(events));

@@ -31,6 +31,8 @@ pub enum P {
     T(String),
     /// Bytes.
     B(Vec<u8>),
+    /// Floating point (a search score).
+    F(f64),
     /// NULL integer.
     NoI,
     /// NULL text.
@@ -67,10 +69,12 @@ pub enum K {
     T,
     /// Bytes.
     B,
+    /// Floating point.
+    F,
 }
 
 /// A result value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum V {
     /// NULL.
     Null,
@@ -80,9 +84,19 @@ pub enum V {
     T(String),
     /// Bytes.
     B(Vec<u8>),
+    /// Floating point.
+    F(f64),
 }
 
 impl V {
+    /// The floating-point number, if it is one.
+    pub fn f(&self) -> Option<f64> {
+        match self {
+            V::F(v) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// The integer, if it is one.
     pub fn i(&self) -> Option<i64> {
         match self {
@@ -158,6 +172,7 @@ macro_rules! bind_all {
                 P::I(v) => q.bind(*v),
                 P::T(s) => q.bind(s.clone()),
                 P::B(b) => q.bind(b.clone()),
+                P::F(v) => q.bind(*v),
                 P::NoI => q.bind(None::<i64>),
                 P::NoT => q.bind(None::<String>),
             };
@@ -183,6 +198,9 @@ macro_rules! decode_rows {
                         K::B => row
                             .try_get::<Option<Vec<u8>>, _>(i)
                             .map(|v| v.map_or(V::Null, V::B)),
+                        K::F => row
+                            .try_get::<Option<f64>, _>(i)
+                            .map(|v| v.map_or(V::Null, V::F)),
                     }
                     .map_err(sql_err)?,
                 );

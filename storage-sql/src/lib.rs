@@ -30,6 +30,7 @@ mod db;
 mod group;
 #[cfg(feature = "postgres")]
 mod pg;
+mod search;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -45,8 +46,9 @@ use ticketcore::article::ContentHash;
 use ticketcore::store::{Bell, StoredConfig, Unique, WriteStats};
 use ticketcore::{Account, StoredAccount};
 use ticketcore::{
-    Article, Change, Config, DueKind, Event, PageKey, Quota, Receipt, StateType, Store, StoreError,
-    StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
+    Article, Change, Config, DueKind, Event, PageKey, Quota, Receipt, SearchDoc, SearchPage,
+    SearchQuery, StateType, Store, StoreError, StoreResult, Ticket, TicketId, TicketNumber,
+    TicketPage, TicketQuery,
 };
 
 use crate::batch::{Keys, Known};
@@ -476,6 +478,10 @@ impl SqlStore {
                 async move { reader.look_up_all(requests).await }
             }));
         }
+        let indexed = store.backfill_search().await?;
+        if indexed > 0 {
+            tracing::info!("indexed {indexed} tickets stored before search existed");
+        }
         Ok(store)
     }
 
@@ -544,12 +550,45 @@ impl SqlStore {
         rows: Vec<Vec<P>>,
         ignore: bool,
     ) -> StoreResult<()> {
+        self.insert_chunks(tx, columns.len(), rows, |count| {
+            self.insert_sql(table, columns, count, ignore)
+        })
+        .await
+    }
+
+    /// Inserts rows as [`SqlStore::insert_rows`] does, with `on_conflict` deciding what
+    /// happens to rows whose key exists.
+    async fn upsert_rows(
+        &self,
+        tx: &mut Tx,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<P>>,
+        on_conflict: &str,
+    ) -> StoreResult<()> {
+        self.insert_chunks(tx, columns.len(), rows, |count| {
+            format!(
+                "{} {on_conflict}",
+                self.insert_sql(table, columns, count, false)
+            )
+        })
+        .await
+    }
+
+    /// Runs `sql(count)` for chunks of `rows` that fit the parameter and packet limits.
+    async fn insert_chunks(
+        &self,
+        tx: &mut Tx,
+        columns: usize,
+        rows: Vec<Vec<P>>,
+        sql: impl Fn(usize) -> String,
+    ) -> StoreResult<()> {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let (mut params, mut count, mut bytes) = (Vec::new(), 0, 0);
             while let Some(row) = rows.peek() {
                 let size: usize = row.iter().map(P::size).sum();
-                let fits = (count + 1) * columns.len() <= MAX_PARAMS && bytes + size <= MAX_BYTES;
+                let fits = (count + 1) * columns <= MAX_PARAMS && bytes + size <= MAX_BYTES;
                 if count > 0 && !fits {
                     break;
                 }
@@ -557,8 +596,7 @@ impl SqlStore {
                 count += 1;
                 bytes += size;
             }
-            tx.exec(&self.insert_sql(table, columns, count, ignore), &params)
-                .await?;
+            tx.exec(&sql(count), &params).await?;
         }
         Ok(())
     }
@@ -749,6 +787,7 @@ impl SqlStore {
         }
         self.insert_rows(tx, "blobs", &["hash", "data"], blob_rows(&plan), true)
             .await?;
+        self.write_search(tx, &plan).await?;
         // Quotas last, in key order (no deadlocks between batches): one conditional UPDATE
         // per counter. One that does not fit makes the batch a race, so each change is
         // written again on its own and only those past the limit fail.
@@ -1452,6 +1491,17 @@ impl Store for SqlStore {
             },
             tickets,
         })
+    }
+
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {
+        self.search_page(query).await
+    }
+
+    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
+        if self.ticket(ticket).await?.is_none() {
+            return Err(StoreError::NotFound(format!("ticket {ticket}")));
+        }
+        self.replace_search(ticket, doc).await
     }
 
     async fn due(

@@ -16,7 +16,8 @@ use sqlx::{AssertSqlSafe, Pool, Postgres, Row};
 use ticketcore::{Change, Event, StoreResult, TicketId};
 
 use crate::batch::{self, Known};
-use crate::db::{K, P, sql_err};
+use crate::db::{Dialect, K, P, sql_err};
+use crate::search;
 use crate::{EVENT_NUMBERS, article_rows, blob_rows, encode, id_bytes, quota_units, ticket_params};
 
 /// The SQLSTATE `ticketcore_expect` raises when a compare-and-swap or a quota did not hold.
@@ -51,6 +52,7 @@ struct Shape {
     updates: bool,
     articles: bool,
     blobs: bool,
+    search: bool,
     quotas: bool,
     /// Queues that may not be in `ticket_queues` yet.
     queues: bool,
@@ -146,6 +148,18 @@ kept AS (
 )"
         ));
     }
+    if shape.search {
+        let rows = next(4, &["bytea", "text", "text", "text"]);
+        sql.push_str(&format!(
+            ",
+searched AS (
+    INSERT INTO ticket_search (ticket, head, public, internal)
+    SELECT * FROM unnest({rows})
+    {}
+)",
+            search::on_conflict(Dialect::Postgres)
+        ));
+    }
     let mut checks = vec!["0".to_string()];
     if shape.updates {
         checks.push(
@@ -231,6 +245,14 @@ fn bind_columns<'q>(
                     })
                     .collect::<Vec<_>>(),
             ),
+            K::F => query.bind(
+                values
+                    .map(|p| match p {
+                        P::F(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
         };
     }
     query
@@ -282,6 +304,7 @@ pub(crate) async fn commit_at_once(
     }
     let articles = article_rows(&plan)?;
     let blobs = blob_rows(&plan);
+    let searched = search::rows(Dialect::Postgres, &plan);
     let quotas: Vec<Vec<P>> = units
         .iter()
         .map(|(key, (units, most))| {
@@ -308,6 +331,7 @@ pub(crate) async fn commit_at_once(
         updates: !plan.updates.is_empty(),
         articles: !articles.is_empty(),
         blobs: !blobs.is_empty(),
+        search: !searched.is_empty(),
         quotas: !quotas.is_empty(),
         queues: {
             let known = known_queues.lock().unwrap_or_else(PoisonError::into_inner);
@@ -328,6 +352,9 @@ pub(crate) async fn commit_at_once(
     }
     if shape.blobs {
         query = bind_columns(query, blobs, &[K::T, K::B]);
+    }
+    if shape.search {
+        query = bind_columns(query, searched, &[K::B, K::T, K::T, K::T]);
     }
     if shape.quotas {
         query = bind_columns(query, quotas, &[K::T, K::I, K::I]);

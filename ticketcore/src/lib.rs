@@ -51,6 +51,7 @@
 
 pub mod account;
 pub mod acl;
+pub mod analyzer;
 pub mod article;
 pub mod calendar;
 pub mod clock;
@@ -59,6 +60,7 @@ pub mod desk;
 mod error;
 pub mod escalation;
 pub mod event;
+pub mod finding;
 mod follow;
 mod lookup;
 pub mod memory;
@@ -66,6 +68,7 @@ pub mod notify;
 pub mod number;
 mod numbering;
 pub mod rules;
+pub mod search;
 mod signin;
 mod stamp;
 pub mod state;
@@ -83,10 +86,12 @@ pub use desk::{Committed, Desk, FollowedUp, TickReport};
 pub use error::{Error, Result};
 pub use escalation::{Deadline, DeadlineKind, Escalation};
 pub use event::{Actor, Event, EventKind, HistoryEntry};
+pub use finding::{Found, Paging, Results, Snippet};
 pub use follow::EventPage;
 pub use memory::MemoryStore;
 pub use number::{Generator, NumberConfig, NumberError, TicketNumber};
 pub use rules::{FollowUpAction, NewTicket, Op};
+pub use search::{SearchDoc, SearchHit, SearchKey, SearchPage, SearchQuery, SearchUpdate};
 pub use state::{State, StateType};
 pub use store::{
     Change, PageKey, Quota, Receipt, Store, StoreError, StoreResult, TicketPage, TicketQuery,

@@ -14,6 +14,7 @@ use crate::article::{Article, ContentHash};
 use crate::config::Config;
 use crate::event::Event;
 use crate::number::TicketNumber;
+use crate::search::{SearchDoc, SearchHit, SearchPage, SearchQuery, SearchUpdate};
 use crate::state::StateType;
 use crate::store::{
     Bell, Change, PageKey, Receipt, Store, StoreError, StoreResult, StoredConfig, TicketPage,
@@ -50,6 +51,8 @@ struct Inner {
     by_company: HashMap<String, BTreeSet<PageKey>>,
     due: HashMap<DueKind, BTreeSet<(DateTime<Utc>, TicketId)>>,
     cursors: HashMap<String, u64>,
+    /// Search terms per ticket. The reference search scans them: clear beats fast here.
+    search: HashMap<TicketId, SearchDoc>,
 }
 
 impl MemoryStore {
@@ -207,6 +210,9 @@ impl Inner {
             }
             self.index(&w.ticket);
             let id = w.ticket.id;
+            if let Some(update) = SearchUpdate::of(&w) {
+                self.search.entry(id).or_default().apply(&update);
+            }
             self.by_number.insert(w.ticket.number.clone(), id);
             self.tickets.insert(id, w.ticket);
             let articles = self.articles.entry(id).or_default();
@@ -421,6 +427,31 @@ impl Store for MemoryStore {
 
     async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
         Ok(self.read().query(query))
+    }
+
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {
+        let inner = self.read();
+        let hits = inner
+            .search
+            .iter()
+            .filter_map(|(id, doc)| {
+                let ticket = inner.tickets.get(id).filter(|t| query.admits(t))?;
+                Some(SearchHit {
+                    score: query.score(doc)?,
+                    ticket: ticket.clone(),
+                })
+            })
+            .collect();
+        Ok(SearchPage::of(hits, query.after, query.limit))
+    }
+
+    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
+        let mut inner = self.write();
+        if !inner.tickets.contains_key(&ticket) {
+            return Err(StoreError::NotFound(format!("ticket {ticket}")));
+        }
+        inner.search.insert(ticket, doc.clone());
+        Ok(())
     }
 
     async fn due(

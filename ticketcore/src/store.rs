@@ -16,6 +16,7 @@ use crate::article::{Article, Blob, ContentHash};
 use crate::config::Config;
 use crate::event::Event;
 use crate::number::TicketNumber;
+use crate::search::{SearchDoc, SearchPage, SearchQuery};
 use crate::state::StateType;
 use crate::ticket::{DueKind, Priority, Ticket, TicketId};
 
@@ -335,6 +336,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<Event>>;
     /// One page of the query, in [`PageKey`] order.
     async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage>;
+    /// One page of a full-text search, best first (see [`crate::search`]): every filter and
+    /// the page position applied in the backend's index. The terms are those the store keeps
+    /// per ticket: it applies [`SearchUpdate::of`](crate::search::SearchUpdate::of) of every
+    /// write it commits.
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage>;
+    /// Replaces the search terms of `ticket` (a rebuild: commits keep the terms in step
+    /// themselves). A missing ticket is [`StoreError::NotFound`].
+    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()>;
+
     /// Up to `limit` tickets whose [`Ticket::due`] of `kind` is at or before `until`, earliest
     /// first (index-backed: the cost follows what is due, not how many tickets exist).
     async fn due(

@@ -14,8 +14,8 @@ use ticketcore::testkit::{self, Backend, scenarios};
 use ticketcore::{Account, StoredAccount};
 use ticketcore::{
     Actor, Article, Change, Channel, Config, DueKind, Error, Event, MemoryStore, Message,
-    NewTicket, Receipt, Store, StoreError, StoreResult, Ticket, TicketId, TicketNumber, TicketPage,
-    TicketQuery,
+    NewTicket, Receipt, SearchDoc, SearchPage, SearchQuery, Store, StoreError, StoreResult, Ticket,
+    TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +37,8 @@ enum Bug {
     /// The configuration's version stays what it was first read as (a cache that never
     /// expires).
     FrozenConfigVersion,
+    /// Searches look at internal notes for every viewer (the customer flag forgotten).
+    SearchesInternalNotes,
 }
 
 #[derive(Debug)]
@@ -115,6 +117,19 @@ impl Store for Buggy {
         }
         self.0.query(&query).await
     }
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {
+        let mut query = query.clone();
+        match self.1 {
+            Bug::IgnoresQueueFilter => query.queues = None,
+            Bug::IgnoresPageKey => query.after = None,
+            Bug::SearchesInternalNotes => query.internal = true,
+            _ => {}
+        }
+        self.0.search(&query).await
+    }
+    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
+        self.0.put_search(ticket, doc).await
+    }
     async fn due(
         &self,
         kind: DueKind,
@@ -182,6 +197,7 @@ buggy_backend!(Restarting, Bug::IgnoresPageKey);
 buggy_backend!(Late, Bug::StaleDueIndex);
 buggy_backend!(Overwriting, Bug::AccountLastWriterWins);
 buggy_backend!(Frozen, Bug::FrozenConfigVersion);
+buggy_backend!(Indiscreet, Bug::SearchesInternalNotes);
 
 fn fails(f: impl FnOnce()) -> bool {
     catch_unwind(AssertUnwindSafe(f)).is_err()
@@ -211,6 +227,20 @@ fn permission_leaks_are_caught() {
     assert!(scenario_fails::<Leaky, _, _>(
         scenarios::move_and_transfer_queue
     ));
+    assert!(scenario_fails::<Leaky, _, _>(
+        scenarios::search_finds_what_was_written
+    ));
+}
+
+#[test]
+fn internal_notes_found_by_customers_are_caught() {
+    assert!(fails(testkit::acl::run::<Indiscreet>));
+    assert!(scenario_fails::<Indiscreet, _, _>(
+        scenarios::search_finds_what_was_written
+    ));
+    assert!(scenario_fails::<Indiscreet, _, _>(
+        scenarios::search_ranks_pages_and_explains
+    ));
 }
 
 #[test]
@@ -225,6 +255,9 @@ fn event_gaps_are_caught() {
 fn broken_paging_is_caught() {
     assert!(scenario_fails::<Restarting, _, _>(
         scenarios::queue_view_pages
+    ));
+    assert!(scenario_fails::<Restarting, _, _>(
+        scenarios::search_ranks_pages_and_explains
     ));
     assert!(fails(testkit::model::run::<Restarting>));
 }

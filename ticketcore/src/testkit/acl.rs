@@ -75,6 +75,7 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
     let (desk, _) = desk_with(store.clone(), config.clone(), 1).await;
     let desk = Arc::new(desk);
     let mut tickets: Vec<TicketId> = Vec::new();
+    let mut noted: BTreeSet<TicketId> = BTreeSet::new();
     for (i, (queue, customer, internal)) in seeds.into_iter().enumerate() {
         let queue = &config.queues[queue % config.queues.len()].name;
         let customer = &config.customers[customer % config.customers.len()];
@@ -105,6 +106,9 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
         desk.apply(&Actor::System, t.ticket.id, note)
             .await
             .expect("system notes");
+        if internal {
+            noted.insert(t.ticket.id);
+        }
         tickets.push(t.ticket.id);
     }
     let mut all = Vec::new();
@@ -164,13 +168,50 @@ async fn check<B: Backend>(config: Config, seeds: Vec<Seed>, page: usize) {
             }
         }
         assert_eq!(got, expected, "{actor} sees exactly the visible tickets");
+        // Search, paged, finds exactly the visible tickets with the word; a word only in
+        // internal notes never matches for a customer, nor shows in a snippet.
+        let customer = matches!(actor, Actor::Customer(_));
+        let internal: BTreeSet<TicketId> = if customer {
+            BTreeSet::new()
+        } else {
+            expected.intersection(&noted).copied().collect()
+        };
+        for (words, wanted) in [("customer texts", &expected), ("internal", &internal)] {
+            let mut found = BTreeSet::new();
+            let mut paging = crate::finding::Paging {
+                after: None,
+                limit: page,
+            };
+            loop {
+                let results = desk.search(&actor, words, paging).await.expect("search");
+                for hit in &results.hits {
+                    assert!(
+                        may_see(&config, &actor, &hit.ticket),
+                        "{actor} found ticket {} in queue {}",
+                        hit.ticket.number,
+                        hit.ticket.queue
+                    );
+                    assert!(found.insert(hit.ticket.id), "found twice");
+                    if customer {
+                        assert!(!hit.snippet.text.contains("internal"), "{actor} saw a note");
+                    }
+                }
+                match results.next {
+                    Some(next) => paging.after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(
+                &found, wanted,
+                "{actor} finds exactly its share for {words:?}"
+            );
+        }
         // The event log, paged: exactly the events of visible tickets that concern the actor.
         let log = desk
             .events_since(&Actor::System, 0, usize::MAX)
             .await
             .expect("the log")
             .events;
-        let customer = matches!(actor, Actor::Customer(_));
         let wanted: Vec<u64> = log
             .iter()
             .filter(|e| {

@@ -36,6 +36,7 @@ use crate::store::Store;
 pub mod acl;
 pub mod model;
 pub mod scenarios;
+pub mod searching;
 pub mod strategies;
 
 /// How the suite gets a fresh, empty store of the backend under test.
@@ -305,7 +306,9 @@ macro_rules! conformance_suite {
             api_tokens,
             revocation_takes_effect_at_once,
             tick_sets_aside_what_it_cannot_process,
-            follow_shows_each_viewer_its_share
+            follow_shows_each_viewer_its_share,
+            search_finds_what_was_written,
+            search_ranks_pages_and_explains
         );
         #[test]
         fn state_machine_matches_memory_store() {

@@ -17,6 +17,8 @@ use crate::state::StateType;
 use crate::store::{Change, Store, StoreError, TicketQuery, Unique};
 use crate::ticket::{LinkKind, Lock, Priority, Ticket};
 
+pub use super::searching::{search_finds_what_was_written, search_ranks_pages_and_explains};
+
 fn agent(login: &str) -> Actor {
     Actor::agent(login)
 }

@@ -1,0 +1,204 @@
+//! The analyzer: how text becomes search terms. One function decides the terms for every
+//! backend (they only store and look up what it returns), so every backend finds the same
+//! tickets for the same query.
+//!
+//! A term is one word, lower-cased, accents folded (umlauts to their spellings `ae`, `oe`,
+//! `ue`, as people without a German keyboard type them), and stemmed first as German, then
+//! as English: `Rechnungen` and `Rechnung` give one term, `defekte` and `defekt`, `printers` and
+//! `printer`, `Müller` and `Mueller`. Applying both stemmers to every word costs some
+//! precision (an English word may lose a German-looking ending) and needs no guess at the
+//! language of a mail, which is often both.
+//!
+//! Terms are made of letters and digits only, so every full-text engine (FTS5, tsvector,
+//! InnoDB FULLTEXT, tantivy) keeps each term as one token.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Words longer than this (base64 debris, hashes) are not indexed.
+pub const MAX_WORD: usize = 64;
+
+static GERMAN: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::German));
+static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// Stemmed words per thread: mail repeats its vocabulary, and a lookup costs a fraction of
+/// two stemmer runs.
+const CACHE: usize = 1 << 16;
+
+thread_local! {
+    static STEMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// The words of `text` as typed (split at everything that is not a letter or digit), with
+/// their byte ranges, so a snippet can mark them.
+pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while let Some(&(_, c)) = rest.peek() {
+            if c.is_alphanumeric() {
+                break;
+            }
+            rest.next();
+        }
+        let (start, _) = *rest.peek()?;
+        let mut end = start;
+        while let Some(&(i, c)) = rest.peek() {
+            if !c.is_alphanumeric() {
+                break;
+            }
+            end = i + c.len_utf8();
+            rest.next();
+        }
+        Some((start, &text[start..end]))
+    })
+}
+
+/// The term of one word, or `None` for a word too long to index.
+pub fn term(word: &str) -> Option<String> {
+    if word.len() > MAX_WORD * 4 || word.chars().count() > MAX_WORD {
+        return None;
+    }
+    STEMS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(term) = cache.get(word) {
+            return Some(term.clone());
+        }
+        let term = stem(word);
+        if term.is_empty() {
+            return None;
+        }
+        if cache.len() >= CACHE {
+            cache.clear();
+        }
+        cache.insert(word.to_string(), term.clone());
+        Some(term)
+    })
+}
+
+/// The terms of `text`, in order (phrases are found by position).
+pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    words(text).filter_map(|(_, w)| term(w))
+}
+
+/// Appends the terms of `text` to `out`, space-separated, at most `budget` of them; returns
+/// how many were written.
+pub fn push_terms(out: &mut String, text: &str, budget: usize) -> usize {
+    let mut written = 0;
+    for term in terms(text).take(budget) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&term);
+        written += 1;
+    }
+    written
+}
+
+fn stem(word: &str) -> String {
+    let folded = fold(&word.to_lowercase());
+    let german = GERMAN.stem(&folded);
+    let english = ENGLISH.stem(&german);
+    // Lower-casing may leave a combining mark (`İ` becomes `i̇`): terms keep letters and
+    // digits only.
+    english.chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
+/// Folds accented Latin letters to their base letters, the umlauts to their German
+/// spellings `ae`, `oe`, `ue` and `ß` to `ss` (so `Müller` and `Mueller` are one word before
+/// stemming), keeping every other letter as it is.
+fn fold(word: &str) -> String {
+    if word.is_ascii() {
+        return word.to_string();
+    }
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'å' | 'ā' | 'ă' | 'ą' => out.push('a'),
+            'ä' | 'æ' => out.push_str("ae"),
+            'ç' | 'ć' | 'ĉ' | 'č' => out.push('c'),
+            'ď' | 'đ' | 'ð' => out.push('d'),
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => out.push('e'),
+            'ğ' | 'ģ' => out.push('g'),
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => out.push('i'),
+            'ķ' => out.push('k'),
+            'ł' | 'ľ' | 'ļ' | 'ĺ' => out.push('l'),
+            'ñ' | 'ń' | 'ň' | 'ņ' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ø' | 'ō' | 'ő' => out.push('o'),
+            'ö' | 'œ' => out.push_str("oe"),
+            'ř' | 'ŕ' => out.push('r'),
+            'ś' | 'š' | 'ş' | 'ș' => out.push('s'),
+            'ß' => out.push_str("ss"),
+            'ť' | 'ţ' | 'ț' => out.push('t'),
+            'ù' | 'ú' | 'û' | 'ū' | 'ů' | 'ű' | 'ų' => out.push('u'),
+            'ü' => out.push_str("ue"),
+            'ý' | 'ÿ' => out.push('y'),
+            'ž' | 'ź' | 'ż' => out.push('z'),
+            'þ' => out.push_str("th"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(word: &str) -> String {
+        term(word).unwrap_or_default()
+    }
+
+    #[test]
+    fn inflected_forms_share_a_term() {
+        for (a, b) in [
+            ("Rechnung", "Rechnungen"),
+            ("defekt", "defekte"),
+            ("Drucker", "Druckers"),
+            ("printer", "printers"),
+            ("running", "run"),
+            ("Müller", "Mueller"),
+            ("Straße", "Strasse"),
+            ("Überweisung", "Ueberweisungen"),
+            ("café", "cafe"),
+        ] {
+            assert_eq!(t(a), t(b), "{a} / {b}");
+        }
+        assert_ne!(t("Rechnung"), t("Drucker"));
+        assert_eq!(t("issue"), t("Issues"));
+        assert_eq!(t("ticket"), t("tickets"));
+    }
+
+    #[test]
+    fn words_split_at_everything_but_letters_and_digits() {
+        let found: Vec<(usize, &str)> = words("Re: anna@example.com, Nr. 2026-01").collect();
+        assert_eq!(
+            found,
+            [
+                (0, "Re"),
+                (4, "anna"),
+                (9, "example"),
+                (17, "com"),
+                (22, "Nr"),
+                (26, "2026"),
+                (31, "01")
+            ]
+        );
+        assert_eq!(words("«»—").count(), 0);
+    }
+
+    #[test]
+    fn terms_are_letters_and_digits() {
+        for word in ["Grüße", "ÆSIR", "Ελλάδα", "привет", "日本語", "x2", "ǅ"] {
+            let term = t(word);
+            assert!(
+                !term.is_empty() && term.chars().all(char::is_alphanumeric),
+                "{word}: {term}"
+            );
+            assert_eq!(term, term.to_lowercase(), "{word}");
+        }
+        assert_eq!(term(&"a".repeat(65)), None);
+    }
+}
