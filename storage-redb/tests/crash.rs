@@ -228,14 +228,22 @@ async fn verify(path: &std::path::Path, promised: &BTreeMap<String, usize>, kill
             }
         }
     };
-    assert_eq!(find("crash").await, numbers, "search misses tickets after kill {kill}");
+    assert_eq!(
+        find("crash").await,
+        numbers,
+        "search misses tickets after kill {kill}"
+    );
     let mut noted = BTreeSet::new();
     for t in &all {
         if store.articles(t.id).await.unwrap().len() > 1 {
             noted.insert(t.number.to_string());
         }
     }
-    assert_eq!(find("noted").await, noted, "search misses notes after kill {kill}");
+    assert_eq!(
+        find("noted").await,
+        noted,
+        "search misses notes after kill {kill}"
+    );
     let seqs: Vec<u64> = store
         .events_since(0, usize::MAX)
         .await

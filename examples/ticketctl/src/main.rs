@@ -15,6 +15,7 @@ mod events;
 mod ingest;
 mod init;
 mod maintenance;
+mod search;
 mod stats;
 mod table;
 mod transfer;
@@ -78,6 +79,10 @@ enum Command {
     List(view::ListArgs),
     /// One ticket with its articles and history.
     Show(view::ShowArgs),
+    /// Full-text search, ranked, with the matching passage of each ticket.
+    Search(search::SearchArgs),
+    /// Rebuild every ticket's search terms and the search index from the tickets.
+    Reindex,
     /// Lock a ticket (the agent becomes its owner).
     Lock {
         /// Ticket number.
@@ -249,6 +254,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Ingest(args) => ingest::run(&access, args).await,
         Command::List(args) => view::list(&access, args).await,
         Command::Show(args) => view::show(&access, args).await,
+        Command::Search(args) => search::run(&access, args).await,
+        Command::Reindex => search::reindex(&access).await,
         Command::Lock { number, who } => act::lock(&access, &who.agent, &number).await,
         Command::Unlock { number, who } => act::unlock(&access, &who.agent, &number).await,
         Command::Move { number, queue, who } => {

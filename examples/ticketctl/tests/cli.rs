@@ -504,6 +504,58 @@ fn list_and_show_as_agents_and_customers_see_them() {
 }
 
 #[test]
+fn search_finds_what_agents_and_customers_may_see() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let general = desk.new_ticket("g@example.com", "Drucker defekt");
+        let invoice = mail(
+            "Karla Kunde <karla@example.com>",
+            "kasse@example.org",
+            "Rechnungen doppelt",
+            "i@example.com",
+            "Bitte die Rechnung prüfen.",
+        );
+        let (_, line) = desk.pipe(invoice.as_bytes());
+        let invoice = line["ticket"].as_str().unwrap().to_string();
+        desk.ok(&["note", &general, "Toner bestellt, geheim", "--as", "anna"]);
+
+        let found = desk.json(&["search", "rechnung", "--json"]);
+        let rows = found.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{found}");
+        assert_eq!(rows[0]["number"], invoice.as_str());
+        for key in ["number", "title", "queue", "state", "customer", "snippet"] {
+            assert!(rows[0].get(key).is_some(), "{key} in {}", rows[0]);
+        }
+        assert!(rows[0]["snippet"].as_str().unwrap().contains("Rechnung"));
+        // Permissions: bernd reads finance only, the customer not the internal note.
+        let bernd = desk.json(&["search", "drucker", "--json", "--as", "bernd"]);
+        assert_eq!(bernd.as_array().unwrap().len(), 0, "{bernd}");
+        let anna = desk.json(&["search", "geheim", "--json", "--as", "anna"]);
+        assert_eq!(anna[0]["number"], general.as_str());
+        let customer = desk.json(&["search", "geheim", "--json", "--customer", "kunde1"]);
+        assert_eq!(customer.as_array().unwrap().len(), 0, "{customer}");
+        let theirs = desk.json(&[
+            "search",
+            "defekte Drucker",
+            "--json",
+            "--customer",
+            "kunde1",
+        ]);
+        assert_eq!(theirs[0]["number"], general.as_str());
+        let table = desk.ok(&["search", "drucker"]);
+        assert!(
+            table.starts_with("NUMBER") && table.contains("[Drucker]"),
+            "{table}"
+        );
+        // A query that cannot be read says why; a rebuild finds the same.
+        let err = desk.fails(&["search", "created:someday"], 1);
+        assert!(err.contains("not a date"), "{err}");
+        assert!(desk.ok(&["reindex"]).contains("indexed 2 tickets"));
+        assert_eq!(desk.json(&["search", "rechnung", "--json"]), found);
+    }
+}
+
+#[test]
 fn agent_actions_and_their_refusals() {
     for kind in KINDS {
         let desk = Desk::new(kind);
