@@ -458,16 +458,7 @@ impl SearchIndex {
                 });
             }
         }
-        let more = hits.len() > q.limit;
-        hits.truncate(q.limit);
-        Ok(SearchPage {
-            next: if more {
-                hits.last().map(SearchHit::key)
-            } else {
-                None
-            },
-            hits,
-        })
+        Ok(SearchPage::cut(hits, q.limit))
     }
 
     /// Where the index of the database file `path` lives.

@@ -358,16 +358,7 @@ impl SqlStore {
                 score: row.get(1).and_then(V::f).unwrap_or(0.0),
             });
         }
-        let more = hits.len() > q.limit;
-        hits.truncate(q.limit);
-        Ok(SearchPage {
-            next: if more {
-                hits.last().map(SearchHit::key)
-            } else {
-                None
-            },
-            hits,
-        })
+        Ok(SearchPage::cut(hits, q.limit))
     }
 
     /// Writes a plan's search rows inside its transaction.

@@ -353,13 +353,17 @@ impl SearchPage {
                 .then(b.ticket.created.cmp(&a.ticket.created))
                 .then(b.ticket.id.cmp(&a.ticket.id))
         });
-        let more = candidates.len() > limit;
-        candidates.truncate(limit);
+        SearchPage::cut(candidates, limit)
+    }
+
+    /// The page of `limit` from `hits` in result order, of which a store fetched one more
+    /// than the page holds to learn whether another page follows.
+    pub fn cut(mut hits: Vec<SearchHit>, limit: usize) -> Self {
+        let more = hits.len() > limit;
+        hits.truncate(limit);
         SearchPage {
-            next: more
-                .then(|| candidates.last().map(SearchHit::key))
-                .flatten(),
-            hits: candidates,
+            next: more.then(|| hits.last().map(SearchHit::key)).flatten(),
+            hits,
         }
     }
 }
