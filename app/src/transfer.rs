@@ -166,8 +166,9 @@ fn creation(
             Ok(Blob { hash, data })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let events = history.into_iter().map(|e| Event { seq: 0, ..e }).collect();
+    let events: Vec<Event> = history.into_iter().map(|e| Event { seq: 0, ..e }).collect();
     Ok(TicketWrite {
+        tallies: ticketcore::stats::tallies(None, &ticket, &events),
         ticket,
         expected_version: None,
         articles,

@@ -377,6 +377,11 @@ impl Store for RedbStore {
         self.write(|reply| Job::Counter { key, count, reply }).await
     }
 
+    async fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>> {
+        let (start, end) = (start.to_string(), end.to_string());
+        self.read(move |r| r.counters_between(&start, &end)).await
+    }
+
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.lookup(|r| r.ticket(id))
     }

@@ -524,6 +524,14 @@ impl<'t> Writes<'t> {
             {
                 return Ok(Err(e));
             }
+            for tally in &w.tallies {
+                let current = self
+                    .counters
+                    .get(tally.key.as_str())?
+                    .map_or(0, |v| v.value());
+                self.counters
+                    .insert(tally.key.as_str(), current.wrapping_add_signed(tally.delta))?;
+            }
             for Blob { hash, data } in &w.blobs {
                 if self.blobs.get(hash.0.as_str())?.is_none() {
                     self.blobs.insert(hash.0.as_str(), data.as_slice())?;
@@ -910,6 +918,20 @@ impl Reader {
             .get(consumer)
             .map_err(backend)?
             .map_or(0, |v| v.value()))
+    }
+
+    pub fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.table(&self.counters)?
+            .range::<&str>(start..end)
+            .map_err(backend)?
+            .map(|entry| {
+                let (k, v) = entry.map_err(backend)?;
+                Ok((k.value().to_string(), v.value() as i64))
+            })
+            .collect()
     }
 
     pub fn counter(&self, key: &str) -> StoreResult<u64> {

@@ -38,6 +38,8 @@ pub(crate) struct Plan<'a> {
     pub queues: BTreeSet<&'a str>,
     /// Search terms to write: one update per ticket, in order of first appearance.
     pub search: Vec<(TicketId, SearchUpdate)>,
+    /// Statistics tallies to add, summed per counter (in key order, zero sums left out).
+    pub tallies: std::collections::BTreeMap<String, i64>,
     /// Per change: its events, or why it was refused.
     pub outcomes: Vec<StoreResult<Vec<Event>>>,
 }
@@ -187,6 +189,9 @@ pub(crate) fn plan(mut known: Known, changes: &[Change]) -> Plan<'_> {
             }
             plan.blobs
                 .extend(w.blobs.iter().filter(|b| blobs.insert(b.hash.clone())));
+            for tally in &w.tallies {
+                *plan.tallies.entry(tally.key.clone()).or_insert(0) += tally.delta;
+            }
             if let Some(update) = SearchUpdate::of(w) {
                 match searched.get(&t.id) {
                     Some(&i) => plan.search[i].1.merge(update),
@@ -200,6 +205,7 @@ pub(crate) fn plan(mut known: Known, changes: &[Change]) -> Plan<'_> {
         }
         plan.outcomes.push(Ok(events));
     }
+    plan.tallies.retain(|_, delta| *delta != 0);
     plan
 }
 

@@ -341,6 +341,14 @@ fn article_rows(plan: &batch::Plan<'_>) -> StoreResult<Vec<Vec<P>>> {
         .collect()
 }
 
+/// A plan's tally rows: counter name, delta.
+fn tally_rows(plan: &batch::Plan<'_>) -> Vec<Vec<P>> {
+    plan.tallies
+        .iter()
+        .map(|(name, delta)| vec![P::T(name.clone()), P::I(*delta)])
+        .collect()
+}
+
 /// A plan's attachment rows: hash, bytes.
 fn blob_rows(plan: &batch::Plan<'_>) -> Vec<Vec<P>> {
     plan.blobs
@@ -601,6 +609,17 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Adds a plan's statistics tallies to their counters, in key order.
+    async fn add_tallies(&self, tx: &mut Tx, plan: &batch::Plan<'_>) -> StoreResult<()> {
+        let rows = tally_rows(plan);
+        let on_conflict = match self.dialect() {
+            Dialect::MySql => "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
+            _ => "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
+        };
+        self.upsert_rows(tx, "counters", &["name", "value"], rows, on_conflict)
+            .await
+    }
+
     /// `FOR UPDATE` where the dialect has row locks (SQLite locks the database instead).
     fn for_update(&self) -> &'static str {
         match self.dialect() {
@@ -788,6 +807,7 @@ impl SqlStore {
         self.insert_rows(tx, "blobs", &["hash", "data"], blob_rows(&plan), true)
             .await?;
         self.write_search(tx, &plan).await?;
+        self.add_tallies(tx, &plan).await?;
         // Quotas last, in key order (no deadlocks between batches): one conditional UPDATE
         // per counter. One that does not fit makes the batch a race, so each change is
         // written again on its own and only those past the limit fail.
@@ -1610,6 +1630,28 @@ impl Store for SqlStore {
     async fn counter(&self, key: &str) -> StoreResult<u64> {
         self.number("SELECT value FROM counters WHERE name = ?", key)
             .await
+    }
+
+    async fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        // By bytes whatever the database's collation (PostgreSQL has an index for that).
+        let sql = match self.dialect() {
+            Dialect::Postgres => {
+                "SELECT name, value FROM counters WHERE name COLLATE \"C\" >= ? \
+                 AND name COLLATE \"C\" < ? ORDER BY name COLLATE \"C\""
+            }
+            _ => "SELECT name, value FROM counters WHERE name >= ? AND name < ? ORDER BY name",
+        };
+        let rows = self
+            .db
+            .rows(sql, &[P::T(start.into()), P::T(end.into())], &[K::T, K::I])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((r.first()?.t()?.to_string(), r.get(1)?.i()?)))
+            .collect())
     }
 
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {

@@ -18,7 +18,10 @@ use ticketcore::{Change, Event, StoreResult, TicketId};
 use crate::batch::{self, Known};
 use crate::db::{Dialect, K, P, sql_err};
 use crate::search;
-use crate::{EVENT_NUMBERS, article_rows, blob_rows, encode, id_bytes, quota_units, ticket_params};
+use crate::{
+    EVENT_NUMBERS, article_rows, blob_rows, encode, id_bytes, quota_units, tally_rows,
+    ticket_params,
+};
 
 /// The SQLSTATE `ticketcore_expect` raises when a compare-and-swap or a quota did not hold.
 const LOST: &str = "TC409";
@@ -53,6 +56,7 @@ struct Shape {
     articles: bool,
     blobs: bool,
     search: bool,
+    tallies: bool,
     quotas: bool,
     /// Queues that may not be in `ticket_queues` yet.
     queues: bool,
@@ -158,6 +162,16 @@ searched AS (
     {}
 )",
             search::on_conflict(Dialect::Postgres)
+        ));
+    }
+    if shape.tallies {
+        let rows = next(2, &["text", "int8"]);
+        sql.push_str(&format!(
+            ",
+tallied AS (
+    INSERT INTO counters (name, value) SELECT * FROM unnest({rows})
+    ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value
+)"
         ));
     }
     let mut checks = vec!["0".to_string()];
@@ -305,6 +319,7 @@ pub(crate) async fn commit_at_once(
     let articles = article_rows(&plan)?;
     let blobs = blob_rows(&plan);
     let searched = search::rows(Dialect::Postgres, &plan);
+    let tallies = tally_rows(&plan);
     let quotas: Vec<Vec<P>> = units
         .iter()
         .map(|(key, (units, most))| {
@@ -332,6 +347,7 @@ pub(crate) async fn commit_at_once(
         articles: !articles.is_empty(),
         blobs: !blobs.is_empty(),
         search: !searched.is_empty(),
+        tallies: !tallies.is_empty(),
         quotas: !quotas.is_empty(),
         queues: {
             let known = known_queues.lock().unwrap_or_else(PoisonError::into_inner);
@@ -355,6 +371,9 @@ pub(crate) async fn commit_at_once(
     }
     if shape.search {
         query = bind_columns(query, searched, &[K::B, K::T, K::T, K::T]);
+    }
+    if shape.tallies {
+        query = bind_columns(query, tallies, &[K::T, K::I]);
     }
     if shape.quotas {
         query = bind_columns(query, quotas, &[K::T, K::I, K::I]);

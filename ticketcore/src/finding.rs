@@ -368,9 +368,12 @@ impl Desk {
             return Ok(Results::default());
         }
         let page = self.store.search(&q).await?;
+        // The page's articles are read side by side: a store may join them into one query.
+        let reads = page.hits.iter().map(|h| self.store.articles(h.ticket.id));
+        let articles = futures_util::future::join_all(reads).await;
         let mut hits = Vec::with_capacity(page.hits.len());
-        for hit in page.hits {
-            let mut articles = self.store.articles(hit.ticket.id).await?;
+        for (hit, articles) in page.hits.into_iter().zip(articles) {
+            let mut articles = articles?;
             articles.retain(|a| q.internal || a.visible_to_customer);
             let snippet = snippet(&hit.ticket, &articles, &parsed.marks);
             hits.push(Found {

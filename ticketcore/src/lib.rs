@@ -72,6 +72,7 @@ pub mod search;
 mod signin;
 mod stamp;
 pub mod state;
+pub mod stats;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

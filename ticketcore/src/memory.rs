@@ -38,7 +38,7 @@ struct Inner {
     accounts: HashMap<String, StoredAccount>,
     customers: BTreeMap<String, CustomerUser>,
     customer_emails: HashMap<String, String>,
-    counters: HashMap<String, u64>,
+    counters: BTreeMap<String, u64>,
     tickets: HashMap<TicketId, Ticket>,
     by_number: HashMap<TicketNumber, TicketId>,
     articles: HashMap<TicketId, Vec<Article>>,
@@ -210,6 +210,10 @@ impl Inner {
             }
             self.index(&w.ticket);
             let id = w.ticket.id;
+            for tally in &w.tallies {
+                let counter = self.counters.entry(tally.key.clone()).or_insert(0);
+                *counter = counter.wrapping_add_signed(tally.delta);
+            }
             if let Some(update) = SearchUpdate::of(&w) {
                 self.search.entry(id).or_default().apply(&update);
             }
@@ -375,6 +379,21 @@ impl Store for MemoryStore {
 
     async fn counter(&self, key: &str) -> StoreResult<u64> {
         Ok(self.read().counters.get(key).copied().unwrap_or(0))
+    }
+
+    async fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read()
+            .counters
+            .range::<str, _>((
+                std::ops::Bound::Included(start),
+                std::ops::Bound::Excluded(end),
+            ))
+            .map(|(k, v)| (k.clone(), *v as i64))
+            .collect())
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {

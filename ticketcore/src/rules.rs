@@ -475,6 +475,7 @@ impl<'a> Draft<'a> {
             event.visible_in.clone_from(&ticket.queue);
         }
         TicketWrite {
+            tallies: crate::stats::tallies(self.before, &ticket, &events),
             ticket,
             expected_version: self.expected,
             articles: self.articles,

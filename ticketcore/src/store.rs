@@ -73,6 +73,9 @@ pub struct TicketWrite {
     pub blobs: Vec<Blob>,
     /// Events to append to the log and the ticket's history (`seq` is assigned by the store).
     pub events: Vec<Event>,
+    /// Counter changes the store adds in the same transaction: the statistics' tallies
+    /// (see [`crate::stats`]).
+    pub tallies: Vec<crate::stats::Tally>,
 }
 
 /// How a store has grouped writes into transactions (group commit): a backend's own
@@ -139,6 +142,7 @@ impl Change {
                     merged.articles.extend(w.articles);
                     merged.blobs.extend(w.blobs);
                     merged.events.extend(w.events);
+                    merged.tallies.extend(w.tallies);
                 }
                 None => self.writes.push(w),
             }
@@ -321,6 +325,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn counter(&self, key: &str) -> StoreResult<u64> {
         Ok(self.next_counter(key, 0).await?.saturating_sub(1))
     }
+
+    /// Every counter whose name is at or after `start` and before `end` (by bytes), with its
+    /// value read as signed (tallies go down as well as up): how statistics read a period.
+    async fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>>;
 
     /// A ticket by id.
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;

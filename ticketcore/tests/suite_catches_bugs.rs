@@ -90,6 +90,9 @@ impl Store for Buggy {
     async fn next_counter(&self, key: &str, count: u64) -> StoreResult<u64> {
         self.0.next_counter(key, count).await
     }
+    async fn counters_between(&self, start: &str, end: &str) -> StoreResult<Vec<(String, i64)>> {
+        self.0.counters_between(start, end).await
+    }
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.0.ticket(id).await
     }

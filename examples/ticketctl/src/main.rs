@@ -221,12 +221,9 @@ enum Command {
     /// API tokens for scripts and bots: create, list, revoke.
     #[command(subcommand)]
     Token(accounts::TokenCommand),
-    /// Desk statistics.
-    Stats {
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Desk statistics for a period: tickets per queue and state, created and closed per
+    /// day, first-response and solution times, escalations, per queue and per owner.
+    Stats(stats::StatsArgs),
     /// Write the whole desk (configuration, customers, tickets, articles, attachments,
     /// history) to stdout as JSON lines.
     Export {
@@ -315,7 +312,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             stdin,
         } => accounts::passwd(&access, &login, customer, stdin).await,
         Command::Token(command) => accounts::token(&access, command).await,
-        Command::Stats { json } => stats::run(&access, json).await,
+        Command::Stats(args) => stats::run(&access, args).await,
         Command::Export { json: _ } => transfer::export(&access).await,
         Command::Import { file } => transfer::import(&access, file.as_deref()).await,
     }

@@ -1,38 +1,35 @@
-//! `ticketctl stats`: what a desk's statistics need. Ticket counts come from the queue view,
-//! flows over time (created and closed per day, solution times) from the event log.
+//! `ticketctl stats`: the desk's statistics for a period, from the library's tallies
+//! (`Desk::stats`), as the system or as an agent sees them.
 
-use std::collections::{BTreeMap, HashMap};
-
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
+use clap::Args;
 use serde_json::{Value, json};
-use ticketcore::{Actor, EventKind, TicketId, TicketQuery};
+use ticketcore::Actor;
+use ticketcore::stats::{Period, Times};
 
 use crate::table;
-use crate::view::tickets;
+use crate::view::agent;
 use ticketcore_app::Access;
 use ticketcore_app::failure::Failure;
 
-/// Events read per store query.
-const PAGE: usize = 4096;
-
-#[derive(Debug, Default)]
-struct Day {
-    created: u64,
-    closed: u64,
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only what this agent may see.
+    #[arg(long = "as", value_name = "AGENT")]
+    agent: Option<String>,
+    /// The period: this many days up to today (or up to --to).
+    #[arg(long, default_value_t = 30)]
+    days: u64,
+    /// The period's last day (YYYY-MM-DD); today when absent.
+    #[arg(long, value_parser = day)]
+    to: Option<NaiveDate>,
+    /// JSON instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
-/// The median of `values`, in whole seconds.
-fn median(mut values: Vec<i64>) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2
-    })
+fn day(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{text:?} is not YYYY-MM-DD"))
 }
 
 fn duration(seconds: Option<i64>) -> String {
@@ -42,116 +39,127 @@ fn duration(seconds: Option<i64>) -> String {
     }
 }
 
-pub async fn run(access: &Access, json_out: bool) -> Result<u8, Failure> {
+fn times(t: &Times) -> String {
+    format!(
+        "{} (median {}, 90% {})",
+        t.count,
+        duration(t.median),
+        duration(t.p90)
+    )
+}
+
+pub async fn run(access: &Access, args: StatsArgs) -> Result<u8, Failure> {
     let desk = access.desk().await?;
-    let all = TicketQuery {
-        archived: None,
-        ..TicketQuery::default()
+    let actor = match &args.agent {
+        Some(login) => agent(&desk, login).await?,
+        None => Actor::System,
     };
-    let tickets = tickets(&desk, &Actor::System, all, None).await?;
-
-    let mut by_queue: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-    let mut by_state_type: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut first_response = Vec::new();
-    let mut escalated = 0;
-    for t in &tickets {
-        *by_queue
-            .entry(&t.queue)
-            .or_default()
-            .entry(t.state_type.as_str())
-            .or_default() += 1;
-        *by_state_type.entry(t.state_type.as_str()).or_default() += 1;
-        if let Some(at) = t.escalation.first_response_at {
-            first_response.push((at - t.created).num_seconds());
-        }
-        if t.escalation.escalated() {
-            escalated += 1;
-        }
-    }
-
-    // Created and closed per day, and each ticket's first close for its solution time.
-    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    let mut created: HashMap<TicketId, DateTime<Utc>> = HashMap::new();
-    let mut solution = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let page = desk.events_since(&Actor::System, cursor, PAGE).await?;
-        if page.cursor == cursor {
-            break;
-        }
-        let last = page.cursor;
-        for e in &page.events {
-            match &e.kind {
-                EventKind::NewTicket { .. } => {
-                    days.entry(e.at.date_naive()).or_default().created += 1;
-                    created.insert(e.ticket, e.at);
-                }
-                EventKind::StateUpdate { state_type, .. } if state_type.is_closed() => {
-                    days.entry(e.at.date_naive()).or_default().closed += 1;
-                    if let Some(at) = created.remove(&e.ticket) {
-                        solution.push((e.at - at).num_seconds());
-                    }
-                }
-                _ => {}
-            }
-        }
-        cursor = last;
-    }
-    let first_response = median(first_response);
-    let solution = median(solution);
-
-    if json_out {
-        let per_day: Vec<Value> = days
+    let last = args.to.unwrap_or_else(|| desk.now().date_naive());
+    let stats = desk
+        .stats(&actor, Period::last_days(last, args.days.max(1)))
+        .await?;
+    if args.json {
+        let by_queue: serde_json::Map<String, Value> = stats
+            .queues
+            .iter()
+            .map(|(queue, q)| {
+                let types: serde_json::Map<String, Value> = q
+                    .now
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(t, n)| (t.as_str().to_string(), json!(n)))
+                    .collect();
+                (queue.clone(), Value::Object(types))
+            })
+            .collect();
+        let per_day: Vec<Value> = stats
+            .per_day
             .iter()
             .map(|(day, d)| json!({"day": day, "created": d.created, "closed": d.closed}))
             .collect();
         let doc = json!({
-            "tickets": tickets.len(),
+            "period": stats.period,
+            "tickets": stats.tickets,
             "by_queue": by_queue,
-            "by_state_type": by_state_type,
+            "by_state_type": stats.by_state_type,
             "per_day": per_day,
-            "median_first_response_seconds": first_response,
-            "median_solution_seconds": solution,
-            "escalated": escalated,
+            "created": stats.created,
+            "closed": stats.closed,
+            "escalated": stats.escalations,
+            "first_response": stats.first_response,
+            "solution": stats.solution,
+            "median_first_response_seconds": stats.first_response.median,
+            "median_solution_seconds": stats.solution.median,
+            "queues": stats.queues,
+            "agents": stats.agents,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = by_queue
+    let rows: Vec<Vec<String>> = stats
+        .queues
         .iter()
-        .flat_map(|(queue, types)| {
-            types
-                .iter()
-                .map(|(t, n)| vec![queue.to_string(), t.to_string(), n.to_string()])
+        .map(|(queue, q)| {
+            vec![
+                queue.clone(),
+                q.now.values().sum::<u64>().to_string(),
+                q.created.to_string(),
+                q.closed.to_string(),
+                q.escalations.to_string(),
+                times(&q.first_response),
+                times(&q.solution),
+            ]
         })
         .collect();
     print!(
         "{}",
-        table::render(&["QUEUE", "STATE TYPE", "TICKETS"], &rows)
+        table::render(
+            &[
+                "QUEUE",
+                "NOW",
+                "CREATED",
+                "CLOSED",
+                "ESCALATED",
+                "FIRST RESPONSES",
+                "SOLUTIONS"
+            ],
+            &rows
+        )
     );
-    let rows: Vec<Vec<String>> = days
+    let rows: Vec<Vec<String>> = stats
+        .agents
+        .iter()
+        .map(|(agent, a)| {
+            vec![
+                agent.clone(),
+                a.closed.to_string(),
+                times(&a.first_response),
+                times(&a.solution),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!();
+        print!(
+            "{}",
+            table::render(&["OWNER", "CLOSED", "FIRST RESPONSES", "SOLUTIONS"], &rows)
+        );
+    }
+    let rows: Vec<Vec<String>> = stats
+        .per_day
         .iter()
         .map(|(day, d)| vec![day.to_string(), d.created.to_string(), d.closed.to_string()])
         .collect();
     println!();
     print!("{}", table::render(&["DAY", "CREATED", "CLOSED"], &rows));
     println!(
-        "\n{} tickets, {escalated} escalated; median first response {}, median solution {}",
-        tickets.len(),
-        duration(first_response),
-        duration(solution)
+        "\n{} tickets, {} escalated; {} to {}: median first response {}, median solution {}",
+        stats.tickets,
+        stats.escalations,
+        stats.period.from,
+        stats.period.to,
+        duration(stats.first_response.median),
+        duration(stats.solution.median)
     );
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(vec![]), None);
-        assert_eq!(median(vec![5, 1, 3]), Some(3));
-        assert_eq!(median(vec![4, 1, 3, 2]), Some(2));
-    }
 }

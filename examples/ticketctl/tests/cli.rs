@@ -764,6 +764,9 @@ fn stats_count_tickets_flows_and_times() {
         assert!(stats["median_first_response_seconds"].as_i64().unwrap() >= 0);
         assert!(stats["median_solution_seconds"].as_i64().unwrap() >= 0);
         assert_eq!(stats["escalated"], 0);
+        assert_eq!(stats["agents"]["anna"]["closed"], 1);
+        let bernd = desk.json(&["stats", "--json", "--as", "bernd"]);
+        assert_eq!(bernd["created"], 0, "finance only: {bernd}");
         let text = desk.ok(&["stats"]);
         assert!(text.contains("2 tickets, 0 escalated"), "{text}");
     }

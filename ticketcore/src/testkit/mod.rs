@@ -34,6 +34,7 @@ use crate::memory::MemoryStore;
 use crate::store::Store;
 
 pub mod acl;
+pub mod counting;
 pub mod model;
 pub mod scenarios;
 pub mod searching;
@@ -308,7 +309,8 @@ macro_rules! conformance_suite {
             tick_sets_aside_what_it_cannot_process,
             follow_shows_each_viewer_its_share,
             search_finds_what_was_written,
-            search_ranks_pages_and_explains
+            search_ranks_pages_and_explains,
+            stats_count_what_happened
         );
         #[test]
         fn state_machine_matches_memory_store() {

@@ -17,6 +17,7 @@ use crate::state::StateType;
 use crate::store::{Change, Store, StoreError, TicketQuery, Unique};
 use crate::ticket::{LinkKind, Lock, Priority, Ticket};
 
+pub use super::counting::stats_count_what_happened;
 pub use super::searching::{search_finds_what_was_written, search_ranks_pages_and_explains};
 
 fn agent(login: &str) -> Actor {
@@ -183,6 +184,7 @@ pub async fn quotas_count_with_their_change(store: Arc<dyn Store>) {
                 articles: Vec::new(),
                 blobs: Vec::new(),
                 events: Vec::new(),
+                tallies: Vec::new(),
             }],
             quotas,
         }
