@@ -418,10 +418,12 @@ impl Store for RedbStore {
         self.read(move |r| search.index().search(r, &query)).await
     }
 
-    async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
-        let doc = tables::encode(doc)?;
-        self.write(|reply| Job::PutSearch { ticket, doc, reply })
-            .await?;
+    /// The terms of a redb ticket are always its articles' (the index derives them), so a
+    /// rebuild indexes the ticket afresh.
+    async fn put_search(&self, ticket: TicketId, _doc: &SearchDoc) -> StoreResult<()> {
+        if self.lookup(|r| r.ticket(ticket))?.is_none() {
+            return Err(StoreError::NotFound(format!("ticket {ticket}")));
+        }
         self.search.index().refresh(ticket);
         Ok(())
     }

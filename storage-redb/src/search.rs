@@ -1,5 +1,6 @@
-//! Search on redb: the terms live in the database (`search_terms`, written by each commit),
-//! a tantivy index beside the file makes them searchable. The index is derived data: it
+//! Search on redb: a tantivy index beside the file, derived from the tickets and their
+//! articles through the library's analyzer (the commit itself writes nothing for search: the
+//! one writer thread bounds every redb store's throughput). The index is derived data: it
 //! records in its commit payload the event up to which it holds every ticket, and catches up
 //! from the event log (each event names its ticket, which is indexed again whole: terms,
 //! queue, state, owner, customer, creation time). A background thread follows commits so the

@@ -17,8 +17,8 @@ use ticketcore::acl::CustomerUser;
 use ticketcore::article::{Blob, ContentHash};
 use ticketcore::store::{StoredConfig, Unique};
 use ticketcore::{
-    Article, Change, DueKind, Event, PageKey, Receipt, SearchDoc, SearchUpdate, StoreError,
-    StoreResult, Ticket, TicketId, TicketNumber, TicketPage, TicketQuery,
+    Article, Change, DueKind, Event, PageKey, Receipt, SearchDoc, StoreError, StoreResult, Ticket,
+    TicketId, TicketNumber, TicketPage, TicketQuery,
 };
 
 use crate::OpenError;
@@ -43,9 +43,6 @@ pub const CUSTOMER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("c
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 /// Sign-in accounts by login: the version (8 bytes, little-endian), then the document.
 pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
-/// Each ticket's search terms (a `SearchDoc`), kept by the commit; the tantivy index beside
-/// the file is derived from them.
-pub const SEARCH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("search_terms");
 
 const SCHEMA: &str = "schema_version";
 const CONFIG: &str = "config";
@@ -187,7 +184,10 @@ pub struct Writes<'t> {
     customer_emails: Table<'t, &'static str, &'static str>,
     cursors: Table<'t, &'static str, u64>,
     accounts: Table<'t, &'static str, &'static [u8]>,
-    search: Table<'t, &'static [u8], &'static [u8]>,
+    /// The statistics tallies of the group's commits, summed per counter and added once, when
+    /// the group is done ([`Writes::finish`]): a thousand new tickets touch a handful of
+    /// counters, and each was a read and a write per ticket.
+    tallies: std::collections::BTreeMap<String, i64>,
     /// The last event's sequence number, once looked up: read once per transaction rather
     /// than once per change.
     last_event: Option<u64>,
@@ -216,7 +216,7 @@ impl<'t> Writes<'t> {
             customer_emails: txn.open_table(CUSTOMER_EMAILS)?,
             cursors: txn.open_table(CURSORS)?,
             accounts: txn.open_table(ACCOUNTS)?,
-            search: txn.open_table(SEARCH)?,
+            tallies: std::collections::BTreeMap::new(),
             last_event: None,
         })
     }
@@ -299,61 +299,17 @@ impl<'t> Writes<'t> {
         Ok(Ok(()))
     }
 
-    /// Applies a commit's search update to the ticket's terms. A ticket stored before the
-    /// terms were kept gets its whole document from its articles (this commit's included).
-    fn update_search(
-        &mut self,
-        ticket: &Ticket,
-        existed: bool,
-        update: &SearchUpdate,
-    ) -> R<StoreResult<()>> {
-        let key = keys::id(ticket.id);
-        let stored = self.search.get(key.as_slice())?.map(|v| v.value().to_vec());
-        let doc = match stored {
-            Some(bytes) => match decode::<SearchDoc>(&bytes, "search terms") {
-                Ok(mut doc) => {
-                    doc.apply(update);
-                    doc
-                }
-                Err(e) => return Ok(Err(e)),
-            },
-            None if existed => {
-                let mut articles = Vec::new();
-                for entry in self.articles.range::<&[u8]>(
-                    keys::article(ticket.id, 0).as_slice()
-                        ..=keys::article(ticket.id, u32::MAX).as_slice(),
-                )? {
-                    let (_, v) = entry?;
-                    match decode::<Article>(v.value(), "article") {
-                        Ok(a) => articles.push(a),
-                        Err(e) => return Ok(Err(e)),
-                    }
-                }
-                SearchDoc::of(ticket, &articles)
+    /// Adds the group's tallies to their counters: the last step of every group.
+    pub fn finish(&mut self) -> R<()> {
+        for (key, delta) in std::mem::take(&mut self.tallies) {
+            if delta == 0 {
+                continue;
             }
-            None => {
-                let mut doc = SearchDoc::default();
-                doc.apply(update);
-                doc
-            }
-        };
-        match encode(&doc) {
-            Ok(bytes) => {
-                self.search.insert(key.as_slice(), bytes.as_slice())?;
-                Ok(Ok(()))
-            }
-            Err(e) => Ok(Err(e)),
+            let current = self.counters.get(key.as_str())?.map_or(0, |v| v.value());
+            self.counters
+                .insert(key.as_str(), current.wrapping_add_signed(delta))?;
         }
-    }
-
-    /// Replaces the search terms of `ticket` (a rebuild).
-    pub fn put_search(&mut self, ticket: TicketId, doc: &[u8]) -> R<StoreResult<()>> {
-        let key = keys::id(ticket);
-        if self.tickets.get(key.as_slice())?.is_none() {
-            return Ok(Err(StoreError::NotFound(format!("ticket {ticket}"))));
-        }
-        self.search.insert(key.as_slice(), doc)?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn stored_ticket(&self, id: TicketId) -> R<Option<Vec<u8>>> {
@@ -467,7 +423,6 @@ impl<'t> Writes<'t> {
     pub fn commit(&mut self, encoded: &Encoded) -> R<StoreResult<u64>> {
         let Encoded {
             change,
-            search,
             tickets,
             articles,
             events,
@@ -486,8 +441,8 @@ impl<'t> Writes<'t> {
             None => self.events.last()?.map_or(0, |(k, _)| k.value()),
         };
         let mut seq = base;
-        let docs = tickets.iter().zip(articles).zip(events).zip(search);
-        for ((w, old), (((doc, article_docs), event_docs), search)) in
+        let docs = tickets.iter().zip(articles).zip(events);
+        for ((w, old), ((doc, article_docs), event_docs)) in
             change.writes.iter().zip(olds).zip(docs)
         {
             let t = &w.ticket;
@@ -519,18 +474,8 @@ impl<'t> Writes<'t> {
                     self.message_ids.insert(mid.as_str(), key.as_slice())?;
                 }
             }
-            if let Some(update) = search
-                && let Err(e) = self.update_search(t, old.is_some(), update)?
-            {
-                return Ok(Err(e));
-            }
             for tally in &w.tallies {
-                let current = self
-                    .counters
-                    .get(tally.key.as_str())?
-                    .map_or(0, |v| v.value());
-                self.counters
-                    .insert(tally.key.as_str(), current.wrapping_add_signed(tally.delta))?;
+                *self.tallies.entry(tally.key.clone()).or_insert(0) += tally.delta;
             }
             for Blob { hash, data } in &w.blobs {
                 if self.blobs.get(hash.0.as_str())?.is_none() {
@@ -571,8 +516,6 @@ fn replace(
 /// one writer thread, whose time bounds every store's write throughput.
 pub struct Encoded {
     change: Change,
-    /// What each write changes in its ticket's search terms.
-    search: Vec<Option<SearchUpdate>>,
     tickets: Vec<Vec<u8>>,
     articles: Vec<Vec<Vec<u8>>>,
     /// Encoded with `seq` 0: the store assigns it, and readers take it from the key.
@@ -595,16 +538,13 @@ impl Encoded {
         let mut tickets = Vec::with_capacity(change.writes.len());
         let mut articles = Vec::with_capacity(change.writes.len());
         let mut events = Vec::with_capacity(change.writes.len());
-        let mut search = Vec::with_capacity(change.writes.len());
         for w in &change.writes {
-            search.push(SearchUpdate::of(w));
             tickets.push(encode(&w.ticket)?);
             articles.push(w.articles.iter().map(encode).collect::<StoreResult<_>>()?);
             events.push(w.events.iter().map(encode).collect::<StoreResult<_>>()?);
         }
         Ok(Encoded {
             change,
-            search,
             tickets,
             articles,
             events,
@@ -691,21 +631,10 @@ impl Reader {
         }
     }
 
-    /// The search terms of `ticket`: as the commits kept them, or for a ticket stored before
-    /// they were kept, from its articles.
+    /// The search terms of `ticket`, from its articles (the analyzer decides them; the
+    /// tantivy index beside the file is all that keeps them).
     pub fn search_doc(&self, ticket: &Ticket) -> StoreResult<SearchDoc> {
-        let stored = match missing_ok(self.txn.open_table(SEARCH))? {
-            Some(table) => table
-                .get(keys::id(ticket.id).as_slice())
-                .map_err(backend)?
-                .map(|v| decode::<SearchDoc>(v.value(), "search terms"))
-                .transpose()?,
-            None => None,
-        };
-        match stored {
-            Some(doc) => Ok(doc),
-            None => Ok(SearchDoc::of(ticket, &self.articles(ticket.id)?)),
-        }
+        Ok(SearchDoc::of(ticket, &self.articles(ticket.id)?))
     }
 
     fn table<'a, K: redb::Key + 'static, V: redb::Value + 'static>(

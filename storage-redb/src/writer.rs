@@ -14,7 +14,7 @@ use std::sync::mpsc;
 
 use redb::Database;
 use ticketcore::acl::CustomerUser;
-use ticketcore::{StoreError, StoreResult, TicketId};
+use ticketcore::{StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::snapshot::Snapshots;
@@ -69,15 +69,6 @@ pub enum Job {
     PutCustomer {
         /// The customer.
         customer: CustomerUser,
-        /// Done.
-        reply: oneshot::Sender<StoreResult<()>>,
-    },
-    /// Replace a ticket's search terms.
-    PutSearch {
-        /// The ticket.
-        ticket: TicketId,
-        /// Its `SearchDoc`, encoded.
-        doc: Vec<u8>,
         /// Done.
         reply: oneshot::Sender<StoreResult<()>>,
     },
@@ -137,7 +128,6 @@ impl Job {
                 reply,
             } => answer(reply, w.save_account(&login, &doc, expected)?),
             Job::PutCustomer { customer, reply } => answer(reply, w.put_customer(&customer)?),
-            Job::PutSearch { ticket, doc, reply } => answer(reply, w.put_search(ticket, &doc)?),
             Job::SaveCursor {
                 consumer,
                 position,
@@ -155,7 +145,6 @@ impl Job {
             Job::SaveConfig { reply, .. } => answer(reply, Ok(0))(e),
             Job::SaveAccount { reply, .. } => answer(reply, Ok(0))(e),
             Job::PutCustomer { reply, .. } => answer(reply, Ok(()))(e),
-            Job::PutSearch { reply, .. } => answer(reply, Ok(()))(e),
             Job::SaveCursor { reply, .. } => answer(reply, Ok(()))(e),
         }
     }
@@ -344,7 +333,8 @@ fn run_group(
                     None
                 }
                 Err(e) => Some(e),
-            }),
+            })
+            .or_else(|| w.finish().err()),
         Err(e) => {
             first.fail(backend(&e));
             Some(e)

@@ -107,19 +107,22 @@ impl SearchUpdate {
 }
 
 impl SearchDoc {
-    /// The whole document of `ticket` with `articles`: what a rebuild stores.
+    /// The whole document of `ticket` with `articles`, as the commits that added them one
+    /// by one built it (the same [`MAX_PART`] limit): what a rebuild stores.
     pub fn of(ticket: &Ticket, articles: &[Article]) -> SearchDoc {
         let mut doc = SearchDoc {
             head: head(ticket),
             ..SearchDoc::default()
         };
         for article in articles {
+            let mut update = SearchUpdate::default();
             let part = if article.visible_to_customer {
-                &mut doc.public
+                &mut update.public
             } else {
-                &mut doc.internal
+                &mut update.internal
             };
             push_article(part, article);
+            doc.apply(&update);
         }
         doc
     }
