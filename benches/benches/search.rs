@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ticketcore::rules::{self, Ctx, Fresh};
 use ticketcore::{Actor, ArticleId, Channel, Desk, Message, NewTicket, Paging, Store, TicketId};
 use ticketcore_benches::backend::{postgres_store, runtime};
-use ticketcore_benches::desk;
+use ticketcore_benches::{commit_all, desk};
 use ticketcore_redb::RedbStore;
 
 const QUEUES: [&str; 4] = ["Support", "Support::Level2", "Finance", "Sales"];
@@ -103,14 +103,7 @@ async fn corpus(desk: &Desk, count: usize) {
             }
             batch.push(change);
         }
-        for result in desk
-            .store_unchecked()
-            .commit_batch(batch)
-            .await
-            .expect("batch")
-        {
-            result.expect("commit");
-        }
+        commit_all(desk, batch).await;
     }
     eprintln!(
         "search: {count} tickets with {} articles stored in {:.1?}",

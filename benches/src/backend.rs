@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use ticketcore::rules::{self, Ctx, Fresh};
 use ticketcore::{Actor, ArticleId, Desk, Message, Store, TicketId, TicketNumber, TicketQuery};
 
-use crate::{desk, populate, populated_message_id, request, working_view};
+use crate::{commit_all, desk, populate, populated_message_id, request, working_view};
 
 /// A SqlStore in a fresh schema of the PostgreSQL database at `url`. Schemas of earlier
 /// benchmark runs are dropped first (benchmarks never run side by side), so runs do not pile
@@ -255,14 +255,7 @@ async fn rearm(desk: &Desk, ids: &[TicketId], due: chrono::DateTime<chrono::Utc>
             .expect("exists");
         batch.push(rules::apply(ctx, &ticket, &op).expect("re-arm"));
     }
-    for result in desk
-        .store_unchecked()
-        .commit_batch(batch)
-        .await
-        .expect("batch")
-    {
-        result.expect("commit");
-    }
+    commit_all(desk, batch).await;
 }
 
 /// The queue view's first page and `tick` with 1,000 due, at each size.

@@ -103,14 +103,19 @@ pub async fn populate(desk: &Desk, count: usize) {
             counter += 1;
             batch.push(rules::create(ctx, &input, &fresh).expect("create"));
         }
-        for result in desk
-            .store_unchecked()
-            .commit_batch(batch)
-            .await
-            .expect("batch")
-        {
-            result.expect("commit");
-        }
+        commit_all(desk, batch).await;
+    }
+}
+
+/// Commits `batch` in one batch commit, every change required to succeed.
+pub async fn commit_all(desk: &Desk, batch: Vec<ticketcore::Change>) {
+    for result in desk
+        .store_unchecked()
+        .commit_batch(batch)
+        .await
+        .expect("batch")
+    {
+        result.expect("commit");
     }
 }
 
