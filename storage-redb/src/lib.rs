@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod faq;
 mod keys;
 mod search;
 mod snapshot;
@@ -410,6 +411,33 @@ impl Store for RedbStore {
     async fn query(&self, query: &TicketQuery) -> StoreResult<TicketPage> {
         let query = query.clone();
         self.read(move |r| r.query(&query)).await
+    }
+
+    async fn faq_entry(&self, number: u64) -> StoreResult<Option<ticketcore::FaqEntry>> {
+        self.lookup(|r| r.faq()?.entry(number))
+    }
+
+    async fn faq_versions(&self, number: u64) -> StoreResult<Vec<ticketcore::FaqEntry>> {
+        self.read(move |r| r.faq()?.versions(number)).await
+    }
+
+    async fn save_faq(
+        &self,
+        entry: &ticketcore::FaqEntry,
+        blobs: &[ticketcore::article::Blob],
+    ) -> StoreResult<()> {
+        let (entry, blobs) = (Box::new(entry.clone()), blobs.to_vec());
+        self.write(|reply| Job::SaveFaq {
+            entry,
+            blobs,
+            reply,
+        })
+        .await
+    }
+
+    async fn faq_search(&self, query: &ticketcore::FaqQuery) -> StoreResult<ticketcore::FaqPage> {
+        let query = query.clone();
+        self.read(move |r| r.faq()?.search(&query)).await
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {

@@ -43,6 +43,8 @@ pub const CUSTOMER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("c
 pub const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 /// Sign-in accounts by login: the version (8 bytes, little-endian), then the document.
 pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// The FAQ: entries, versions and their indexes (see `faq.rs`).
+pub const FAQ: TableDefinition<&[u8], &[u8]> = TableDefinition::new("faq");
 
 const SCHEMA: &str = "schema_version";
 const CONFIG: &str = "config";
@@ -72,7 +74,7 @@ fn versioned(value: &[u8]) -> StoreResult<(u64, &[u8])> {
 
 /// Reads a document of either format: a JSON document (format version 1) is an object, so it
 /// starts with `{`, which no MessagePack map does (0x7b is the integer 123 there).
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Backend(format!("corrupt {what}: {e}"));
     if bytes.first() == Some(&b'{') {
         serde_json::from_slice(bytes).map_err(|e| corrupt(&e))
@@ -160,6 +162,7 @@ fn ready(db: &Database, supported: u64) -> Result<bool, OpenError> {
         CUSTOMER_EMAILS.name(),
         CURSORS.name(),
         ACCOUNTS.name(),
+        FAQ.name(),
     ];
     Ok(wanted.iter().all(|name| present.contains(*name)))
 }
@@ -184,6 +187,7 @@ pub struct Writes<'t> {
     customer_emails: Table<'t, &'static str, &'static str>,
     cursors: Table<'t, &'static str, u64>,
     accounts: Table<'t, &'static str, &'static [u8]>,
+    faq: Table<'t, &'static [u8], &'static [u8]>,
     /// The statistics tallies of the group's commits, summed per counter and added once, when
     /// the group is done ([`Writes::finish`]): a thousand new tickets touch a handful of
     /// counters, and each was a read and a write per ticket.
@@ -216,6 +220,7 @@ impl<'t> Writes<'t> {
             customer_emails: txn.open_table(CUSTOMER_EMAILS)?,
             cursors: txn.open_table(CURSORS)?,
             accounts: txn.open_table(ACCOUNTS)?,
+            faq: txn.open_table(FAQ)?,
             tallies: std::collections::BTreeMap::new(),
             last_event: None,
         })
@@ -255,6 +260,11 @@ impl<'t> Writes<'t> {
         value.extend_from_slice(doc);
         self.accounts.insert(login, value.as_slice())?;
         Ok(Ok(current + 1))
+    }
+
+    /// Stores a new version of an FAQ entry (compare-and-swap on the version).
+    pub fn save_faq(&mut self, entry: &ticketcore::FaqEntry, blobs: &[Blob]) -> R<StoreResult<()>> {
+        crate::faq::save(&mut self.faq, &mut self.blobs, entry, blobs)
     }
 
     pub fn next_counter(&mut self, key: &str, count: u64) -> R<StoreResult<u64>> {
@@ -596,6 +606,7 @@ pub struct Reader {
     customer_emails: Opened<&'static str, &'static str>,
     cursors: Opened<&'static str, u64>,
     accounts: Opened<&'static str, &'static [u8]>,
+    faq: Opened<&'static [u8], &'static [u8]>,
 }
 
 fn missing_ok<T>(r: Result<T, redb::TableError>) -> StoreResult<Option<T>> {
@@ -628,6 +639,7 @@ impl Reader {
             customer_emails: Opened::new(CUSTOMER_EMAILS),
             cursors: Opened::new(CURSORS),
             accounts: Opened::new(ACCOUNTS),
+            faq: Opened::new(FAQ),
         }
     }
 
@@ -635,6 +647,13 @@ impl Reader {
     /// tantivy index beside the file is all that keeps them).
     pub fn search_doc(&self, ticket: &Ticket) -> StoreResult<SearchDoc> {
         Ok(SearchDoc::of(ticket, &self.articles(ticket.id)?))
+    }
+
+    /// The FAQ's reads.
+    pub fn faq(
+        &self,
+    ) -> StoreResult<crate::faq::Faq<'_, ReadOnlyTable<&'static [u8], &'static [u8]>>> {
+        Ok(crate::faq::Faq(self.table(&self.faq)?))
     }
 
     fn table<'a, K: redb::Key + 'static, V: redb::Value + 'static>(

@@ -65,6 +65,15 @@ pub enum Job {
         /// New version.
         reply: oneshot::Sender<StoreResult<u64>>,
     },
+    /// Store a new version of an FAQ entry (compare-and-swap).
+    SaveFaq {
+        /// The entry.
+        entry: Box<ticketcore::FaqEntry>,
+        /// Its new attachments' bytes.
+        blobs: Vec<ticketcore::article::Blob>,
+        /// Done.
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
     /// Upsert a customer.
     PutCustomer {
         /// The customer.
@@ -127,6 +136,11 @@ impl Job {
                 expected,
                 reply,
             } => answer(reply, w.save_account(&login, &doc, expected)?),
+            Job::SaveFaq {
+                entry,
+                blobs,
+                reply,
+            } => answer(reply, w.save_faq(&entry, &blobs)?),
             Job::PutCustomer { customer, reply } => answer(reply, w.put_customer(&customer)?),
             Job::SaveCursor {
                 consumer,
@@ -144,6 +158,7 @@ impl Job {
             Job::Counter { reply, .. } => answer(reply, Ok(0))(e),
             Job::SaveConfig { reply, .. } => answer(reply, Ok(0))(e),
             Job::SaveAccount { reply, .. } => answer(reply, Ok(0))(e),
+            Job::SaveFaq { reply, .. } => answer(reply, Ok(()))(e),
             Job::PutCustomer { reply, .. } => answer(reply, Ok(()))(e),
             Job::SaveCursor { reply, .. } => answer(reply, Ok(()))(e),
         }

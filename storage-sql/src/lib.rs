@@ -27,6 +27,7 @@
 
 mod batch;
 mod db;
+mod faq;
 mod group;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -1515,6 +1516,26 @@ impl Store for SqlStore {
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage> {
         self.search_page(query).await
+    }
+
+    async fn faq_entry(&self, number: u64) -> StoreResult<Option<ticketcore::FaqEntry>> {
+        self.faq_newest(number).await
+    }
+
+    async fn faq_versions(&self, number: u64) -> StoreResult<Vec<ticketcore::FaqEntry>> {
+        self.faq_all_versions(number).await
+    }
+
+    async fn save_faq(
+        &self,
+        entry: &ticketcore::FaqEntry,
+        blobs: &[ticketcore::article::Blob],
+    ) -> StoreResult<()> {
+        self.faq_save(entry, blobs).await
+    }
+
+    async fn faq_search(&self, query: &ticketcore::FaqQuery) -> StoreResult<ticketcore::FaqPage> {
+        self.faq_page(query).await
     }
 
     async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {

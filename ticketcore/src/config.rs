@@ -98,6 +98,32 @@ impl Queue {
     }
 }
 
+/// An FAQ category (`[[faq_categories]]`). Categories form a tree by name, "Parent::Child",
+/// and, like queues, each is in a group: `ro` reads its internal entries, `rw` writes its
+/// entries and reads its drafts. Public entries are for everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqCategory {
+    /// Full name, "Parent::Child" for sub-categories.
+    pub name: String,
+    /// The group whose permissions govern it.
+    pub group: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl FaqCategory {
+    /// A category in `group`.
+    pub fn new(name: impl Into<String>, group: impl Into<String>) -> FaqCategory {
+        FaqCategory {
+            name: name.into(),
+            group: group.into(),
+            comment: None,
+        }
+    }
+}
+
 /// A business calendar (working hours, holidays, time zone); takes effect with escalation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -338,6 +364,9 @@ pub struct Config {
     pub customers: Vec<CustomerUser>,
     /// Templates.
     pub templates: Vec<Template>,
+    /// FAQ categories.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faq_categories: Vec<FaqCategory>,
     /// Mail filters.
     pub filters: Vec<Filter>,
     /// Mail settings.
@@ -363,6 +392,7 @@ impl Default for Config {
             agents: Vec::new(),
             customers: Vec::new(),
             templates: Vec::new(),
+            faq_categories: Vec::new(),
             filters: Vec::new(),
             mail: MailSettings::default(),
             notifications: NotificationSettings::default(),
@@ -472,6 +502,11 @@ impl Config {
     /// The state named `name`.
     pub fn state(&self, name: &str) -> Option<&State> {
         self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The FAQ category named `name`.
+    pub fn faq_category(&self, name: &str) -> Option<&FaqCategory> {
+        self.faq_categories.iter().find(|c| c.name == name)
     }
 
     /// The template named `name`.
@@ -622,6 +657,30 @@ impl Config {
             .filter(|t| !templates.contains(t.as_str()))
             {
                 problem(at.clone(), format!("unknown template {name:?}"));
+            }
+        }
+        let categories = unique(
+            self.faq_categories.iter().map(|c| &c.name),
+            "FAQ category",
+            &mut problem,
+        );
+        for category in &self.faq_categories {
+            let at = format!("FAQ category {:?}", category.name);
+            if category.name.split("::").any(|part| part.trim().is_empty())
+                || category.name.chars().any(char::is_control)
+            {
+                problem(
+                    at.clone(),
+                    "empty name, empty part between \"::\" or a control character".into(),
+                );
+            }
+            if !groups.contains(category.group.as_str()) {
+                problem(at.clone(), format!("unknown group {:?}", category.group));
+            }
+            if let Some((parent, _)) = category.name.rsplit_once("::")
+                && !categories.contains(parent)
+            {
+                problem(at, format!("parent category {parent:?} does not exist"));
             }
         }
         for calendar in &self.calendars {

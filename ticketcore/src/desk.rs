@@ -676,6 +676,7 @@ impl Desk {
             message,
             channel: Channel::Email,
             next_state: None,
+            faq: None,
         };
         self.apply(actor, ticket, op).await
     }

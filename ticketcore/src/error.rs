@@ -18,6 +18,16 @@ pub enum Error {
         /// Where.
         queue: String,
     },
+    /// The actor lacks the permission in an FAQ category.
+    #[error("permission denied: {actor} may not {action} in FAQ category {category:?}")]
+    FaqDenied {
+        /// Who tried.
+        actor: String,
+        /// What they tried.
+        action: String,
+        /// Where.
+        category: String,
+    },
     /// Someone else holds the ticket's lock.
     #[error("ticket {number} is locked by {by}")]
     Locked {

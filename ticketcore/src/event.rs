@@ -142,6 +142,9 @@ pub enum EventKind {
         article: ArticleId,
         /// Recipients.
         to: String,
+        /// The FAQ entry the answer sent, by number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        faq: Option<u64>,
     },
     /// An auto-response was sent.
     SendAutoReply {

@@ -6,7 +6,9 @@
 //! `state:` (a state's name or a state type such as `closed` or `pending`), `owner:`,
 //! `customer:`, `from:`, and `created:` with `>`, `>=`, `<`, `<=` or a day
 //! (`created:>2026-01-01`). A value with spaces is quoted (`queue:"Sales Inbound"`). A word
-//! with a colon that names no field (`Re:`, `https://…`) is just words.
+//! with a colon that names no field (`Re:`, `https://…`) is just words. The FAQ search
+//! (`knowledge.rs`) reads the same language with its own fields, `category:` and
+//! `language:`.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -140,9 +142,36 @@ pub struct Parsed {
     pub created_from: Option<DateTime<Utc>>,
     /// `created:` upper bound (exclusive).
     pub created_before: Option<DateTime<Utc>>,
+    /// `category:` values (the FAQ's).
+    pub categories: Vec<String>,
+    /// `language:` value (the FAQ's).
+    pub language: Option<String>,
     /// The terms a snippet marks.
     pub marks: BTreeSet<String>,
+    /// The fields the query used.
+    pub fields: BTreeSet<String>,
 }
+
+impl Parsed {
+    /// Refuses a field that is not one of `allowed`, naming what is: a ticket filter in an
+    /// FAQ search finds nothing, and silence would make it look like there is nothing.
+    pub fn only(self, allowed: &[&str], search: &str) -> Result<Parsed> {
+        match self.fields.iter().find(|f| !allowed.contains(&f.as_str())) {
+            Some(field) => Err(Error::Invalid(format!(
+                "{field}: does not filter the {search}; its filters are {}",
+                allowed
+                    .iter()
+                    .map(|f| format!("{f}:"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            None => Ok(self),
+        }
+    }
+}
+
+/// The ticket search's fields.
+pub const TICKET_FIELDS: [&str; 6] = ["queue", "state", "owner", "customer", "from", "created"];
 
 /// Splits a query into its parts: `(excluded, field, value)`, quotes removed.
 fn parts(query: &str) -> Vec<(bool, Option<String>, String)> {
@@ -183,7 +212,7 @@ fn parts(query: &str) -> Vec<(bool, Option<String>, String)> {
 fn is_field(name: &str) -> bool {
     matches!(
         name.to_lowercase().as_str(),
-        "queue" | "state" | "owner" | "customer" | "from" | "created"
+        "queue" | "state" | "owner" | "customer" | "from" | "created" | "category" | "language"
     )
 }
 
@@ -198,6 +227,9 @@ pub fn parse(query: &str) -> Result<Parsed> {
     }
     let mut any = false;
     for (excluded, field, value) in parts {
+        if let Some(field) = &field {
+            parsed.fields.insert(field.clone());
+        }
         let phrase: Vec<String> = match field.as_deref() {
             None => terms(&value).collect(),
             Some("from") => prefixed(FROM, &value),
@@ -219,6 +251,16 @@ pub fn parse(query: &str) -> Result<Parsed> {
             }
             Some("owner") => {
                 parsed.owner = Some(value);
+                any = true;
+                continue;
+            }
+            Some("category") => {
+                parsed.categories.push(value);
+                any = true;
+                continue;
+            }
+            Some("language") => {
+                parsed.language = Some(value);
                 any = true;
                 continue;
             }
@@ -284,19 +326,27 @@ fn created(parsed: &mut Parsed, value: &str) -> Result<()> {
 
 /// The queues `queue:` values name: each queue and its sub-queues, by name, ignoring case.
 fn named_queues(config: &Config, values: &[String]) -> BTreeSet<String> {
+    named_in_tree(config.queues.iter().map(|q| &q.name), values)
+}
+
+/// The names among `names` (a tree by "::") that `values` name: each with its descendants,
+/// ignoring case.
+pub(crate) fn named_in_tree<'a>(
+    names: impl Iterator<Item = &'a String> + Clone,
+    values: &[String],
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for value in values {
         let value = value.to_lowercase();
         let sub = format!("{value}::");
         out.extend(
-            config
-                .queues
-                .iter()
-                .filter(|q| {
-                    let name = q.name.to_lowercase();
+            names
+                .clone()
+                .filter(|name| {
+                    let name = name.to_lowercase();
                     name == value || name.starts_with(&sub)
                 })
-                .map(|q| q.name.clone()),
+                .cloned(),
         );
     }
     out
@@ -333,7 +383,7 @@ impl Desk {
     /// query, so every page is full.
     pub async fn search(&self, actor: &Actor, query: &str, page: Paging) -> Result<Results> {
         let (config, viewer) = self.door(actor).await?;
-        let parsed = parse(query)?;
+        let parsed = parse(query)?.only(&TICKET_FIELDS, "ticket search")?;
         let mut q = SearchQuery {
             all: parsed.all.clone(),
             none: parsed.none.clone(),
@@ -429,13 +479,22 @@ pub fn snippet(ticket: &Ticket, articles: &[Article], marks: &BTreeSet<String>) 
         .iter()
         .flat_map(|a| [a.body.as_str(), a.subject.as_str()])
         .chain([ticket.title.as_str()]);
+    let first = articles.first().map_or(ticket.title.as_str(), |a| &a.body);
+    first_passage(texts, first, marks)
+}
+
+/// The passage around the first marked word in `texts`, or the beginning of `fallback`.
+pub(crate) fn first_passage<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    fallback: &str,
+    marks: &BTreeSet<String>,
+) -> Snippet {
     for text in texts {
         if let Some(snippet) = passage(text, marks) {
             return snippet;
         }
     }
-    let first = articles.first().map_or(ticket.title.as_str(), |a| &a.body);
-    passage_at(first, 0, marks)
+    passage_at(fallback, 0, marks)
 }
 
 fn passage(text: &str, marks: &BTreeSet<String>) -> Option<Snippet> {

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{Account, StoredAccount};
 use crate::acl::CustomerUser;
-use crate::article::{Article, ContentHash};
+use crate::article::{Article, Blob, ContentHash};
 use crate::config::Config;
 use crate::event::Event;
+use crate::faq::{FaqEntry, FaqPage, FaqQuery};
 use crate::number::TicketNumber;
 use crate::search::{SearchDoc, SearchHit, SearchPage, SearchQuery, SearchUpdate};
 use crate::state::StateType;
@@ -53,6 +54,8 @@ struct Inner {
     cursors: HashMap<String, u64>,
     /// Search terms per ticket. The reference search scans them: clear beats fast here.
     search: HashMap<TicketId, SearchDoc>,
+    /// FAQ entries by number, every version, oldest first, with the newest one's terms.
+    faq: BTreeMap<u64, (Vec<FaqEntry>, SearchDoc)>,
 }
 
 impl MemoryStore {
@@ -462,6 +465,53 @@ impl Store for MemoryStore {
             })
             .collect();
         Ok(SearchPage::of(hits, query.after, query.limit))
+    }
+
+    async fn faq_entry(&self, number: u64) -> StoreResult<Option<FaqEntry>> {
+        Ok(self
+            .read()
+            .faq
+            .get(&number)
+            .and_then(|(versions, _)| versions.last().cloned()))
+    }
+
+    async fn faq_versions(&self, number: u64) -> StoreResult<Vec<FaqEntry>> {
+        Ok(self
+            .read()
+            .faq
+            .get(&number)
+            .map(|(versions, _)| versions.clone())
+            .unwrap_or_default())
+    }
+
+    async fn save_faq(&self, entry: &FaqEntry, blobs: &[Blob]) -> StoreResult<()> {
+        let mut inner = self.write();
+        let stored = inner
+            .faq
+            .get(&entry.number)
+            .map_or(0, |(v, _)| v.len() as u64);
+        if entry.version != stored + 1 {
+            return Err(StoreError::Conflict(format!("FAQ entry {}", entry.number)));
+        }
+        for blob in blobs {
+            inner
+                .blobs
+                .entry(blob.hash.clone())
+                .or_insert_with(|| blob.data.clone());
+        }
+        let (versions, terms) = inner.faq.entry(entry.number).or_default();
+        versions.push(entry.clone());
+        *terms = entry.terms();
+        Ok(())
+    }
+
+    async fn faq_search(&self, query: &FaqQuery) -> StoreResult<FaqPage> {
+        let inner = self.read();
+        let candidates = inner
+            .faq
+            .values()
+            .filter_map(|(versions, terms)| Some((versions.last()?.clone(), terms.clone())));
+        Ok(FaqPage::rank(query, candidates))
     }
 
     async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {

@@ -170,6 +170,10 @@ pub enum Op {
         channel: Channel,
         /// State afterwards; a new ticket becomes open when absent.
         next_state: Option<String>,
+        /// The FAQ entry this answer sends (its text and attachments are in `message`), for
+        /// the history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        faq: Option<u64>,
     },
     /// A message from the customer on an existing ticket (not closed, or reopened/rejected per
     /// the queue's follow-up policy; see [`follow_up_action`]).
@@ -877,6 +881,7 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
             message,
             channel,
             next_state,
+            faq,
         } => {
             agent_only(ctx, ticket, Permission::Rw, "answer tickets")?;
             holder_only(ctx, ticket)?;
@@ -905,6 +910,7 @@ pub fn apply(ctx: Ctx<'_>, ticket: &Ticket, op: &Op) -> Result<Change> {
             d.event(EventKind::SendAnswer {
                 article: *article,
                 to: message.to.clone(),
+                faq: *faq,
             });
             match next_state {
                 Some(name) if *name != d.ticket.state => {

@@ -15,6 +15,7 @@ use crate::acl::{CustomerScope, CustomerUser};
 use crate::article::{Article, Blob, ContentHash};
 use crate::config::Config;
 use crate::event::Event;
+use crate::faq::{FaqEntry, FaqPage, FaqQuery};
 use crate::number::TicketNumber;
 use crate::search::{SearchDoc, SearchPage, SearchQuery};
 use crate::state::StateType;
@@ -352,6 +353,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Replaces the search terms of `ticket` (a rebuild: commits keep the terms in step
     /// themselves). A missing ticket is [`StoreError::NotFound`].
     async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()>;
+
+    /// The newest version of FAQ entry `number`.
+    async fn faq_entry(&self, number: u64) -> StoreResult<Option<FaqEntry>>;
+    /// Every version of FAQ entry `number`, oldest first.
+    async fn faq_versions(&self, number: u64) -> StoreResult<Vec<FaqEntry>>;
+    /// Stores `entry` as its newest version if the stored one is `entry.version - 1`
+    /// (version 1 creates it; otherwise [`StoreError::Conflict`]), keeping every older
+    /// version, with its attachments' bytes `blobs` (skipped where the hash is present) and
+    /// its terms ([`FaqEntry::terms`]) in the store's term index, in one transaction.
+    async fn save_faq(&self, entry: &FaqEntry, blobs: &[Blob]) -> StoreResult<()>;
+    /// One page of FAQ entries: a listing (no words) straight from the store's index in
+    /// number order, newest first; a search from the entries its term index holds every
+    /// wanted term of, ranked by [`FaqPage::rank`].
+    async fn faq_search(&self, query: &FaqQuery) -> StoreResult<FaqPage>;
 
     /// Up to `limit` tickets whose [`Ticket::due`] of `kind` is at or before `until`, earliest
     /// first (index-backed: the cost follows what is due, not how many tickets exist).

@@ -219,6 +219,7 @@ fn bookkeeping() -> Vec<EventKind> {
         EventKind::SendAnswer {
             article: article(),
             to: "kunde@example.org".into(),
+            faq: None,
         },
         EventKind::TitleUpdate {
             from: "Angebot".into(),

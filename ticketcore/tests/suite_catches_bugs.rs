@@ -8,10 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ticketcore::acl::CustomerUser;
-use ticketcore::article::ContentHash;
+use ticketcore::article::{Blob, ContentHash};
 use ticketcore::store::StoredConfig;
 use ticketcore::testkit::{self, Backend, scenarios};
-use ticketcore::{Account, StoredAccount};
+use ticketcore::{Account, FaqEntry, FaqPage, FaqQuery, FaqState, StoredAccount};
 use ticketcore::{
     Actor, Article, Change, Channel, Config, DueKind, Error, Event, MemoryStore, Message,
     NewTicket, Receipt, SearchDoc, SearchPage, SearchQuery, Store, StoreError, StoreResult, Ticket,
@@ -39,6 +39,10 @@ enum Bug {
     FrozenConfigVersion,
     /// Searches look at internal notes for every viewer (the customer flag forgotten).
     SearchesInternalNotes,
+    /// FAQ searches show every state in every category (the reader's view forgotten).
+    FaqShowsEverything,
+    /// FAQ saves overwrite whatever version is stored.
+    FaqLastWriterWins,
 }
 
 #[derive(Debug)]
@@ -130,6 +134,30 @@ impl Store for Buggy {
         }
         self.0.search(&query).await
     }
+    async fn faq_entry(&self, number: u64) -> StoreResult<Option<FaqEntry>> {
+        self.0.faq_entry(number).await
+    }
+    async fn faq_versions(&self, number: u64) -> StoreResult<Vec<FaqEntry>> {
+        self.0.faq_versions(number).await
+    }
+    async fn save_faq(&self, entry: &FaqEntry, blobs: &[Blob]) -> StoreResult<()> {
+        let mut entry = entry.clone();
+        if self.1 == Bug::FaqLastWriterWins {
+            entry.version = self.0.faq_versions(entry.number).await?.len() as u64 + 1;
+        }
+        self.0.save_faq(&entry, blobs).await
+    }
+    async fn faq_search(&self, query: &FaqQuery) -> StoreResult<FaqPage> {
+        let mut query = query.clone();
+        match self.1 {
+            Bug::IgnoresPageKey => query.after = None,
+            Bug::FaqShowsEverything => {
+                query.visible = FaqState::ALL.into_iter().map(|s| (s, None)).collect();
+            }
+            _ => {}
+        }
+        self.0.faq_search(&query).await
+    }
     async fn put_search(&self, ticket: TicketId, doc: &SearchDoc) -> StoreResult<()> {
         self.0.put_search(ticket, doc).await
     }
@@ -201,6 +229,8 @@ buggy_backend!(Late, Bug::StaleDueIndex);
 buggy_backend!(Overwriting, Bug::AccountLastWriterWins);
 buggy_backend!(Frozen, Bug::FrozenConfigVersion);
 buggy_backend!(Indiscreet, Bug::SearchesInternalNotes);
+buggy_backend!(Gossip, Bug::FaqShowsEverything);
+buggy_backend!(FaqOverwriting, Bug::FaqLastWriterWins);
 
 fn fails(f: impl FnOnce()) -> bool {
     catch_unwind(AssertUnwindSafe(f)).is_err()
@@ -243,6 +273,19 @@ fn internal_notes_found_by_customers_are_caught() {
     ));
     assert!(scenario_fails::<Indiscreet, _, _>(
         scenarios::search_ranks_pages_and_explains
+    ));
+}
+
+#[test]
+fn faq_leaks_and_lost_versions_are_caught() {
+    assert!(scenario_fails::<Gossip, _, _>(
+        scenarios::faq_is_found_versioned_and_sent
+    ));
+    assert!(scenario_fails::<FaqOverwriting, _, _>(
+        scenarios::faq_is_found_versioned_and_sent
+    ));
+    assert!(scenario_fails::<Restarting, _, _>(
+        scenarios::faq_is_found_versioned_and_sent
     ));
 }
 

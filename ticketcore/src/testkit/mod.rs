@@ -35,6 +35,7 @@ use crate::store::Store;
 
 pub mod acl;
 pub mod counting;
+pub mod knowledge;
 pub mod model;
 pub mod scenarios;
 pub mod searching;
@@ -310,7 +311,8 @@ macro_rules! conformance_suite {
             follow_shows_each_viewer_its_share,
             search_finds_what_was_written,
             search_ranks_pages_and_explains,
-            stats_count_what_happened
+            stats_count_what_happened,
+            faq_is_found_versioned_and_sent
         );
         #[test]
         fn state_machine_matches_memory_store() {

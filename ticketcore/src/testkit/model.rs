@@ -357,6 +357,7 @@ impl Pair {
                         message: Message::text("answer"),
                         channel: Channel::Email,
                         next_state: None,
+                        faq: None,
                     },
                 };
                 let actor = by.actor();

@@ -18,6 +18,7 @@ use crate::store::{Change, Store, StoreError, TicketQuery, Unique};
 use crate::ticket::{LinkKind, Lock, Priority, Ticket};
 
 pub use super::counting::stats_count_what_happened;
+pub use super::knowledge::faq_is_found_versioned_and_sent;
 pub use super::searching::{search_finds_what_was_written, search_ranks_pages_and_explains};
 
 fn agent(login: &str) -> Actor {
