@@ -1,7 +1,8 @@
 //! A whole desk as JSON lines, so it moves between backends (from redb to PostgreSQL when it
 //! outgrows one machine). One line per record keeps memory flat however large the desk:
 //! first the configuration, then the customers, then the sign-in accounts (hashes only, as
-//! stored), then each ticket with its articles, attachment bytes and history.
+//! stored), then each ticket with its articles, attachment bytes and history, then each FAQ
+//! entry with every version and its attachment bytes.
 //!
 //! Export reads through the Desk as the system; import restores into an empty store the
 //! caller opened, with the store's own writes (a restore keeps ids, numbers and history as
@@ -17,16 +18,17 @@ use serde::{Deserialize, Serialize};
 use ticketcore::acl::CustomerUser;
 use ticketcore::article::{Blob, ContentHash};
 use ticketcore::{
-    Account, Actor, Article, Change, Config, Desk, Event, Store, StoreError, Ticket, TicketQuery,
-    TicketWrite,
+    Account, Actor, Article, Change, Config, Desk, Event, FaqEntry, Store, StoreError, Ticket,
+    TicketQuery, TicketWrite,
 };
 
 use ticketcore_mail::Outbox;
 
 use crate::failure::Failure;
 
-/// The export format's version. Version 2 added the sign-in accounts; `import` reads 1 and 2.
-const FORMAT: u32 = 2;
+/// The export format's version. Version 2 added the sign-in accounts, 3 the FAQ; `import`
+/// reads 1 to 3.
+const FORMAT: u32 = 3;
 /// Tickets per commit while importing.
 const BATCH: usize = 256;
 
@@ -47,6 +49,12 @@ enum Record {
         /// Attachment bytes by content hash, base64.
         blobs: BTreeMap<String, String>,
         history: Vec<Event>,
+    },
+    /// An FAQ entry with every version, oldest first.
+    Faq {
+        versions: Vec<FaqEntry>,
+        /// Attachment bytes of every version by content hash, base64.
+        blobs: BTreeMap<String, String>,
     },
 }
 
@@ -139,8 +147,44 @@ pub async fn export(desk: &Desk, out: &mut impl Write) -> Result<(), Failure> {
         };
         write(out, &record)?;
     }
+    export_faq(desk, out).await?;
     out.flush()?;
     Ok(())
+}
+
+/// Writes every FAQ entry with its versions and their attachments.
+async fn export_faq(desk: &Desk, out: &mut impl Write) -> Result<(), Failure> {
+    let system = Some(&Actor::System);
+    let mut after = None;
+    loop {
+        let page = desk.faq_list(system, None, after, 200).await?;
+        for hit in &page.hits {
+            let number = hit.entry.number;
+            let versions = desk.faq_versions(&Actor::System, number).await?;
+            let mut blobs = BTreeMap::new();
+            for hash in versions
+                .iter()
+                .flat_map(|v| &v.attachments)
+                .map(|a| &a.hash)
+            {
+                if blobs.contains_key(&hash.0) {
+                    continue;
+                }
+                let data = desk
+                    .faq_attachment(system, number, hash)
+                    .await
+                    .map_err(|e| {
+                        Failure::failed(format!("FAQ entry {number}: attachment {}: {e}", hash.0))
+                    })?;
+                blobs.insert(hash.0.clone(), BASE64.encode(data));
+            }
+            write(out, &Record::Faq { versions, blobs })?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// A ticket of the export as a creation in the target store.
@@ -150,7 +194,21 @@ fn creation(
     blobs: BTreeMap<String, String>,
     history: Vec<Event>,
 ) -> Result<TicketWrite, String> {
-    let blobs = blobs
+    let blobs = decoded(blobs)?;
+    let events: Vec<Event> = history.into_iter().map(|e| Event { seq: 0, ..e }).collect();
+    Ok(TicketWrite {
+        tallies: ticketcore::stats::tallies(None, &ticket, &events),
+        ticket,
+        expected_version: None,
+        articles,
+        blobs,
+        events,
+    })
+}
+
+/// Attachment bytes from base64, each checked against its hash.
+fn decoded(blobs: BTreeMap<String, String>) -> Result<Vec<Blob>, String> {
+    blobs
         .into_iter()
         .map(|(hash, data)| {
             let data = BASE64
@@ -165,16 +223,32 @@ fn creation(
             }
             Ok(Blob { hash, data })
         })
-        .collect::<Result<Vec<_>, String>>()?;
-    let events: Vec<Event> = history.into_iter().map(|e| Event { seq: 0, ..e }).collect();
-    Ok(TicketWrite {
-        tallies: ticketcore::stats::tallies(None, &ticket, &events),
-        ticket,
-        expected_version: None,
-        articles,
-        blobs,
-        events,
-    })
+        .collect()
+}
+
+/// Stores an FAQ entry's versions in order, each with the attachment bytes it brought.
+async fn restore_faq(
+    store: &dyn Store,
+    versions: Vec<FaqEntry>,
+    blobs: BTreeMap<String, String>,
+) -> Result<u64, String> {
+    let mut blobs = decoded(blobs)?;
+    let mut number = 0;
+    for version in versions {
+        let (brought, rest) = blobs
+            .into_iter()
+            .partition(|b| version.attachments.iter().any(|a| a.hash == b.hash));
+        blobs = rest;
+        let brought: Vec<Blob> = brought;
+        store.save_faq(&version, &brought).await.map_err(|e| {
+            format!(
+                "FAQ entry {} version {}: {e}",
+                version.number, version.version
+            )
+        })?;
+        number = version.number;
+    }
+    Ok(number)
 }
 
 /// Commits a batch of creations; `lines` are their line numbers for messages.
@@ -219,6 +293,8 @@ pub struct Imported {
     pub customers: usize,
     /// Sign-in accounts.
     pub accounts: usize,
+    /// FAQ entries.
+    pub faq: usize,
 }
 
 /// Restores an export read from `reader` (called `name` in messages) into `store`, which must
@@ -277,6 +353,16 @@ pub async fn import(
             (Record::Account { account }, Some(_)) => {
                 store.save_account(&account, 0).await?;
                 imported.accounts += 1;
+            }
+            (Record::Faq { versions, blobs }, Some(_)) => {
+                let number = restore_faq(store.as_ref(), versions, blobs)
+                    .await
+                    .map_err(|e| Failure::failed(format!("{name}: line {n}: {e}")))?;
+                let highest = counters
+                    .entry(ticketcore::faq::FAQ_COUNTER.into())
+                    .or_default();
+                *highest = (*highest).max(number);
+                imported.faq += 1;
             }
             (
                 Record::Ticket {

@@ -3,7 +3,8 @@
 //! - `e` number → the newest version with its terms,
 //! - `v` number version → every version,
 //! - `s` state number → category: the listing, newest first per state,
-//! - `t` term 0 number → nothing: the term index a search looks candidates up in.
+//! - `t` term 0 number → nothing: the term index a search looks candidates up in,
+//! - `a` → the analyzer version those terms were made with.
 //!
 //! A search ranks its candidates with ticketcore's [`FaqPage::rank`], so every backend ranks
 //! alike.
@@ -17,6 +18,8 @@ use ticketcore::{SearchDoc, StoreError, StoreResult};
 
 use crate::tables::{backend, decode, encode};
 
+/// The key of the analyzer version the stored terms were made with.
+const ANALYZER: &[u8] = b"a";
 const ENTRY: u8 = b'e';
 const VERSION: u8 = b'v';
 const STATE: u8 = b's';
@@ -119,6 +122,48 @@ pub fn save(
         }
     }
     Ok(Ok(()))
+}
+
+/// Whether the terms were made by this analyzer (a file without entries is stamped when it
+/// is prepared).
+pub fn current(faq: &impl ReadableTable<&'static [u8], &'static [u8]>) -> R<bool> {
+    let version = ticketcore::analyzer::VERSION.to_be_bytes();
+    Ok(faq
+        .get(ANALYZER)?
+        .is_some_and(|v| v.value() == version.as_slice()))
+}
+
+/// Derives every entry's terms again when the analyzer changed since they were made;
+/// returns how many entries it indexed.
+pub fn upgrade(faq: &mut FaqTable<'_>) -> R<StoreResult<u64>> {
+    if current(faq)? {
+        return Ok(Ok(0));
+    }
+    let (start, end) = (entry_key(0), entry_key(u64::MAX));
+    let mut stored = Vec::new();
+    for item in faq.range::<&[u8]>(start.as_slice()..=end.as_slice())? {
+        let (_, value) = item?;
+        match decode::<(FaqEntry, SearchDoc)>(value.value(), "FAQ entry") {
+            Ok(pair) => stored.push(pair),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    for (entry, old) in &stored {
+        for term in distinct(old) {
+            faq.remove(term_key(term, entry.number).as_slice())?;
+        }
+        let terms = entry.terms();
+        for term in distinct(&terms) {
+            faq.insert(term_key(term, entry.number).as_slice(), [].as_slice())?;
+        }
+        match encode(&(entry, &terms)) {
+            Ok(value) => faq.insert(entry_key(entry.number).as_slice(), value.as_slice())?,
+            Err(e) => return Ok(Err(e)),
+        };
+    }
+    let version = ticketcore::analyzer::VERSION.to_be_bytes();
+    faq.insert(ANALYZER, version.as_slice())?;
+    Ok(Ok(stored.len() as u64))
 }
 
 /// The reads, on a snapshot's table.

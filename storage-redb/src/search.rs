@@ -32,8 +32,11 @@ use ticketcore::{SearchHit, SearchPage, SearchQuery, StoreError, StoreResult, Ti
 use crate::snapshot::Snapshots;
 use crate::tables::Reader;
 
-/// The tokenizer of the term fields: the analyzer already made the terms.
-const TERMS: &str = "terms";
+/// The tokenizer of the term fields: the analyzer already made the terms. Its name carries
+/// the analyzer's version, so an index of older terms is of another schema and rebuilt.
+fn tokenizer() -> String {
+    format!("terms{}", ticketcore::analyzer::VERSION)
+}
 /// Events read per catch-up step.
 const STEP: usize = 4096;
 /// How long the background indexer lets added documents wait before it commits them, so a
@@ -62,7 +65,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let terms = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(TERMS)
+            .set_tokenizer(&tokenizer())
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
@@ -146,9 +149,10 @@ impl SearchIndex {
                 }
             },
         };
-        index
-            .tokenizers()
-            .register(TERMS, TextAnalyzer::from(WhitespaceTokenizer::default()));
+        index.tokenizers().register(
+            &tokenizer(),
+            TextAnalyzer::from(WhitespaceTokenizer::default()),
+        );
         let payload = index.load_metas().map_err(failed)?.payload;
         let committed = match payload.as_deref().map(str::parse::<u64>) {
             Some(Ok(seq)) if !fresh => Some(seq),

@@ -99,8 +99,14 @@ pub fn prepare(db: &Database, supported: u64) -> Result<(), OpenError> {
                 .map_err(|e| fail(&e))?;
         }
     }
-    // Create every table now, so readers never meet a missing one.
-    Writes::open(&txn).map_err(|e| fail(&e))?;
+    // Create every table now, so readers never meet a missing one; derive the FAQ's terms
+    // again if the analyzer changed.
+    {
+        let mut writes = Writes::open(&txn).map_err(|e| fail(&e))?;
+        crate::faq::upgrade(&mut writes.faq)
+            .map_err(|e| fail(&e))?
+            .map_err(|e| OpenError::Redb(e.to_string()))?;
+    }
     txn.commit().map_err(|e| fail(&e))
 }
 
@@ -164,7 +170,11 @@ fn ready(db: &Database, supported: u64) -> Result<bool, OpenError> {
         ACCOUNTS.name(),
         FAQ.name(),
     ];
-    Ok(wanted.iter().all(|name| present.contains(*name)))
+    if !wanted.iter().all(|name| present.contains(*name)) {
+        return Ok(false);
+    }
+    let faq = txn.open_table(FAQ).map_err(|e| fail(&e))?;
+    crate::faq::current(&faq).map_err(|e| fail(&e))
 }
 
 /// The tables of one write transaction.

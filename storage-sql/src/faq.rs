@@ -95,17 +95,14 @@ impl SqlStore {
             &[number.clone(), P::I(entry.version as i64), P::T(doc)],
         )
         .await?;
-        let distinct: BTreeSet<&str> = terms
-            .parts(true)
-            .flat_map(|part| part.split(' '))
-            .filter(|t| !t.is_empty())
-            .collect();
-        let rows = distinct
-            .into_iter()
-            .map(|t| vec![P::T(t.to_string()), number.clone()])
-            .collect();
-        self.insert_rows(&mut tx, "faq_terms", &["term", "number"], rows, false)
-            .await?;
+        self.insert_rows(
+            &mut tx,
+            "faq_terms",
+            &["term", "number"],
+            term_rows(&terms, &number),
+            false,
+        )
+        .await?;
         let rows = blobs
             .iter()
             .map(|b| vec![P::T(b.hash.0.clone()), P::B(b.data.clone())])
@@ -113,6 +110,43 @@ impl SqlStore {
         self.insert_rows(&mut tx, "blobs", &["hash", "data"], rows, true)
             .await?;
         tx.commit().await
+    }
+
+    /// Derives every entry's terms again (after an analyzer change); returns how many.
+    pub(crate) async fn reindex_faq(&self) -> StoreResult<u64> {
+        let rows = self.db.rows("SELECT doc FROM faq", &[], &[K::T]).await?;
+        let mut count = 0;
+        for row in rows {
+            let entry: FaqEntry = decode(row.first(), "FAQ entry")?;
+            let terms = entry.terms();
+            let number = P::I(entry.number as i64);
+            let mut tx = self.db.begin().await?;
+            tx.exec(
+                "UPDATE faq SET head = ?, body = ? WHERE number = ?",
+                &[
+                    P::T(terms.head.clone()),
+                    P::T(terms.public.clone()),
+                    number.clone(),
+                ],
+            )
+            .await?;
+            tx.exec(
+                "DELETE FROM faq_terms WHERE number = ?",
+                std::slice::from_ref(&number),
+            )
+            .await?;
+            self.insert_rows(
+                &mut tx,
+                "faq_terms",
+                &["term", "number"],
+                term_rows(&terms, &number),
+                false,
+            )
+            .await?;
+            tx.commit().await?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// A listing pages in the database, newest first; a search ranks the entries that hold
@@ -185,4 +219,17 @@ impl SqlStore {
         }
         Ok(FaqPage::rank(q, candidates))
     }
+}
+
+/// One `faq_terms` row per distinct term of `terms`.
+fn term_rows(terms: &SearchDoc, number: &P) -> Vec<Vec<P>> {
+    let distinct: BTreeSet<&str> = terms
+        .parts(true)
+        .flat_map(|part| part.split(' '))
+        .filter(|t| !t.is_empty())
+        .collect();
+    distinct
+        .into_iter()
+        .map(|t| vec![P::T(t.to_string()), number.clone()])
+        .collect()
 }

@@ -487,9 +487,10 @@ impl SqlStore {
                 async move { reader.look_up_all(requests).await }
             }));
         }
+        store.upgrade_terms().await?;
         let indexed = store.backfill_search().await?;
         if indexed > 0 {
-            tracing::info!("indexed {indexed} tickets stored before search existed");
+            tracing::info!("indexed {indexed} tickets that had no search terms");
         }
         Ok(store)
     }

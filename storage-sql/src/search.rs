@@ -15,6 +15,9 @@ use crate::{SqlStore, decode_text, id_bytes, nanos, state_index};
 /// characters and those on its stopword list, and no prefixed term is either.
 const MYSQL_PREFIX: &str = "tt";
 
+/// The counter holding the analyzer version the stored terms were made with.
+const ANALYZER: &str = "analyzer";
+
 /// `terms` as the dialect stores them.
 fn stored(dialect: Dialect, terms: &str) -> String {
     if dialect != Dialect::MySql || terms.is_empty() {
@@ -396,6 +399,27 @@ impl SqlStore {
                     P::T(stored(dialect, &doc.internal)),
                 ],
             )
+            .await?;
+        Ok(())
+    }
+
+    /// Drops every ticket's terms and derives the FAQ's again when the analyzer changed since
+    /// they were made (the counter `analyzer` says which made them); the backfill that
+    /// follows indexes the tickets afresh.
+    pub(crate) async fn upgrade_terms(&self) -> StoreResult<()> {
+        let made_with = self.counter(ANALYZER).await?;
+        if made_with >= ticketcore::analyzer::VERSION {
+            return Ok(());
+        }
+        self.db.exec("DELETE FROM ticket_search", &[]).await?;
+        let entries = self.reindex_faq().await?;
+        if entries > 0 {
+            tracing::info!(
+                "indexed {entries} FAQ entries again for analyzer version {}",
+                ticketcore::analyzer::VERSION
+            );
+        }
+        self.next_counter(ANALYZER, ticketcore::analyzer::VERSION - made_with)
             .await?;
         Ok(())
     }

@@ -2,12 +2,13 @@
 //! backend (they only store and look up what it returns), so every backend finds the same
 //! tickets for the same query.
 //!
-//! A term is one word, lower-cased, accents folded (umlauts to their spellings `ae`, `oe`,
-//! `ue`, as people without a German keyboard type them), and stemmed first as German, then
-//! as English: `Rechnungen` and `Rechnung` give one term, `defekte` and `defekt`, `printers` and
-//! `printer`, `Müller` and `Mueller`. Applying both stemmers to every word costs some
-//! precision (an English word may lose a German-looking ending) and needs no guess at the
-//! language of a mail, which is often both.
+//! A term is one word, lower-cased, accents folded (the umlauts to their base vowels, and so
+//! their spellings `ae`, `oe`, `ue` as people without a German keyboard type them), and
+//! stemmed first as German, then as English: `Rechnungen` and `Rechnung` give one term,
+//! `Beiträge` and `Beitrag`, `defekte` and `defekt`, `printers` and `printer`, `Müller` and
+//! `Mueller`. Applying both stemmers to every word costs some precision (an English word may
+//! lose a German-looking ending, `does` and `dos` meet) and needs no guess at the language of
+//! a mail, which is often both.
 //!
 //! Terms are made of letters and digits only, so every full-text engine (FTS5, tsvector,
 //! InnoDB FULLTEXT, tantivy) keeps each term as one token.
@@ -17,6 +18,10 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+
+/// The analyzer's version: stores keep the terms it made, so when it changes (a new
+/// version here) they derive them again when they open.
+pub const VERSION: u64 = 2;
 
 /// Words longer than this (base64 debris, hashes) are not indexed.
 pub const MAX_WORD: usize = 64;
@@ -106,41 +111,65 @@ fn stem(word: &str) -> String {
     english.chars().filter(|c| c.is_alphanumeric()).collect()
 }
 
-/// Folds accented Latin letters to their base letters, the umlauts to their German
-/// spellings `ae`, `oe`, `ue` and `ß` to `ss` (so `Müller` and `Mueller` are one word before
-/// stemming), keeping every other letter as it is.
+/// Folds accented Latin letters to their base letters, the umlauts and their spellings `ae`,
+/// `oe`, `ue` to the base vowel and `ß` to `ss`: `Müller` and `Mueller` become one word
+/// before stemming, and an umlaut plural (`Beiträge`) meets its singular (`Beitrag`). A
+/// spelling counts only inside a word (not in `queue`, nor before a last `s`, `d`, `r` or
+/// `n`), so `issues`, `continued` and `Feuer` keep their `e`.
 fn fold(word: &str) -> String {
-    if word.is_ascii() {
-        return word.to_string();
-    }
+    let chars: Vec<char> = word.chars().collect();
     let mut out = String::with_capacity(word.len());
-    for c in word.chars() {
-        match c {
-            'à' | 'á' | 'â' | 'ã' | 'å' | 'ā' | 'ă' | 'ą' => out.push('a'),
-            'ä' | 'æ' => out.push_str("ae"),
-            'ç' | 'ć' | 'ĉ' | 'č' => out.push('c'),
-            'ď' | 'đ' | 'ð' => out.push('d'),
-            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => out.push('e'),
-            'ğ' | 'ģ' => out.push('g'),
-            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => out.push('i'),
-            'ķ' => out.push('k'),
-            'ł' | 'ľ' | 'ļ' | 'ĺ' => out.push('l'),
-            'ñ' | 'ń' | 'ň' | 'ņ' => out.push('n'),
-            'ò' | 'ó' | 'ô' | 'õ' | 'ø' | 'ō' | 'ő' => out.push('o'),
-            'ö' | 'œ' => out.push_str("oe"),
-            'ř' | 'ŕ' => out.push('r'),
-            'ś' | 'š' | 'ş' | 'ș' => out.push('s'),
-            'ß' => out.push_str("ss"),
-            'ť' | 'ţ' | 'ț' => out.push('t'),
-            'ù' | 'ú' | 'û' | 'ū' | 'ů' | 'ű' | 'ų' => out.push('u'),
-            'ü' => out.push_str("ue"),
-            'ý' | 'ÿ' => out.push('y'),
-            'ž' | 'ź' | 'ż' => out.push('z'),
-            'þ' => out.push_str("th"),
-            c => out.push(c),
+    for (i, &c) in chars.iter().enumerate() {
+        let base = match c {
+            'à' | 'á' | 'â' | 'ã' | 'å' | 'ā' | 'ă' | 'ą' | 'ä' => 'a',
+            'ç' | 'ć' | 'ĉ' | 'č' => 'c',
+            'ď' | 'đ' | 'ð' => 'd',
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
+            'ğ' | 'ģ' => 'g',
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
+            'ķ' => 'k',
+            'ł' | 'ľ' | 'ļ' | 'ĺ' => 'l',
+            'ñ' | 'ń' | 'ň' | 'ņ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ø' | 'ō' | 'ő' | 'ö' => 'o',
+            'ř' | 'ŕ' => 'r',
+            'ś' | 'š' | 'ş' | 'ș' => 's',
+            'ť' | 'ţ' | 'ț' => 't',
+            'ù' | 'ú' | 'û' | 'ū' | 'ů' | 'ű' | 'ų' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'ž' | 'ź' | 'ż' => 'z',
+            'æ' => {
+                out.push_str("ae");
+                continue;
+            }
+            'œ' => {
+                out.push_str("oe");
+                continue;
+            }
+            'ß' => {
+                out.push_str("ss");
+                continue;
+            }
+            'þ' => {
+                out.push_str("th");
+                continue;
+            }
+            c => c,
+        };
+        if c == 'e' && spells_umlaut(&chars, i) {
+            continue;
         }
+        out.push(base);
     }
     out
+}
+
+/// Whether the `e` at `i` ends an umlaut's spelling (`ae`, `oe`, `ue`) inside the word.
+fn spells_umlaut(chars: &[char], i: usize) -> bool {
+    let before = |back: usize| i.checked_sub(back).and_then(|j| chars.get(j)).copied();
+    let rest = &chars[i + 1..];
+    matches!(before(1), Some('a' | 'o' | 'u'))
+        && !(before(1) == Some('u') && before(2) == Some('q'))
+        && !matches!(rest, [] | ['s' | 'd' | 'r' | 'n'])
 }
 
 #[cfg(test)]
@@ -163,12 +192,28 @@ mod tests {
             ("Straße", "Strasse"),
             ("Überweisung", "Ueberweisungen"),
             ("café", "cafe"),
+            ("Beitrag", "Beiträge"),
+            ("Vertrag", "Vertraege"),
+            ("Antrag", "Anträge"),
+            ("Häuser", "Haeuser"),
+            ("Bücher", "Buecher"),
+            ("Grüße", "Gruesse"),
         ] {
             assert_eq!(t(a), t(b), "{a} / {b}");
         }
         assert_ne!(t("Rechnung"), t("Drucker"));
         assert_eq!(t("issue"), t("Issues"));
         assert_eq!(t("ticket"), t("tickets"));
+        assert_eq!(t("queue"), t("queues"), "que keeps its e");
+        for (a, b) in [
+            ("issue", "issues"),
+            ("value", "valued"),
+            ("continue", "continued"),
+        ] {
+            assert_eq!(t(a), t(b), "{a} / {b}");
+        }
+        assert_ne!(t("Bauer"), t("Baur"), "an e before a last r stays");
+        assert_eq!(t("Köln"), t("Koeln"));
     }
 
     #[test]

@@ -460,7 +460,8 @@ impl Desk {
         Ok(out)
     }
 
-    /// The bytes of an attachment of entry `number`, if `reader` may see the entry.
+    /// The bytes of an attachment of entry `number`, if `reader` may see the entry: of its
+    /// newest version, or for agents (who see its history) of any version.
     pub async fn faq_attachment(
         &self,
         reader: Option<&Actor>,
@@ -468,7 +469,15 @@ impl Desk {
         hash: &ContentHash,
     ) -> Result<Vec<u8>> {
         let entry = self.faq_entry(reader, number).await?;
-        if !entry.attachments.iter().any(|a| a.hash == *hash) {
+        let carries = |e: &FaqEntry| e.attachments.iter().any(|a| a.hash == *hash);
+        let found = carries(&entry)
+            || match reader {
+                Some(actor @ (Actor::Agent(_) | Actor::System)) => {
+                    self.faq_versions(actor, number).await?.iter().any(carries)
+                }
+                _ => false,
+            };
+        if !found {
             return Err(Error::NotFound(format!("attachment {}", hash.0)));
         }
         self.store

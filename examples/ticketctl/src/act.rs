@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ticketcore::{Actor, Channel, Committed, Desk, Message, NewTicket, Priority, Ticket};
+use ticketcore::{Actor, Channel, Committed, Config, Desk, Message, NewTicket, Priority, Ticket};
 use ticketcore_mail::template::Variables;
 use ticketcore_mail::{Outbox, transport};
 
@@ -13,7 +13,7 @@ use ticketcore_app::Access;
 use ticketcore_app::failure::Failure;
 
 /// The desk, the acting agent and the ticket a command names.
-async fn target(
+pub async fn target(
     access: &Access,
     login: &str,
     number: &str,
@@ -24,7 +24,7 @@ async fn target(
     Ok((desk, actor, ticket))
 }
 
-fn done(committed: &Committed, what: &str) -> Result<u8, Failure> {
+pub fn done(committed: &Committed, what: &str) -> Result<u8, Failure> {
     let t = &committed.ticket;
     let unchanged = if committed.events.is_empty() {
         " (nothing to change)"
@@ -151,7 +151,14 @@ pub async fn reply(
         message.body.push_str(&text);
     }
     let committed = desk.reply(&actor, ticket.id, message).await?;
-    let sent = match &config.mail.outbound {
+    let sent = deliver(&desk, &config).await?;
+    done(&committed, &format!("reply {sent}"))
+}
+
+/// Sends what waits in the outbox through the configured transport, saying what became of
+/// an answer just recorded.
+pub async fn deliver(desk: &Arc<Desk>, config: &Config) -> Result<String, Failure> {
+    Ok(match &config.mail.outbound {
         None => "recorded; no [mail] outbound transport is configured, so it waits in the outbox"
             .to_string(),
         Some(url) => {
@@ -165,8 +172,7 @@ pub async fn reply(
                 format!("sent through {url}")
             }
         }
-    };
-    done(&committed, &format!("reply {sent}"))
+    })
 }
 
 pub async fn create(

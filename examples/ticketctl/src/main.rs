@@ -12,6 +12,7 @@ mod accounts;
 mod act;
 mod demo;
 mod events;
+mod faq;
 mod ingest;
 mod init;
 mod maintenance;
@@ -221,6 +222,9 @@ enum Command {
     /// API tokens for scripts and bots: create, list, revoke.
     #[command(subcommand)]
     Token(accounts::TokenCommand),
+    /// The FAQ (knowledge base): add, edit, list, show, search, send as a reply.
+    #[command(subcommand)]
+    Faq(faq::FaqCommand),
     /// Desk statistics for a period: tickets per queue and state, created and closed per
     /// day, first-response and solution times, escalations, per queue and per owner.
     Stats(stats::StatsArgs),
@@ -312,6 +316,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             stdin,
         } => accounts::passwd(&access, &login, customer, stdin).await,
         Command::Token(command) => accounts::token(&access, command).await,
+        Command::Faq(command) => faq::run(&access, command).await,
         Command::Stats(args) => stats::run(&access, args).await,
         Command::Export { json: _ } => transfer::export(&access).await,
         Command::Import { file } => transfer::import(&access, file.as_deref()).await,

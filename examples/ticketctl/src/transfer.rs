@@ -25,8 +25,8 @@ pub async fn import(access: &Access, file: Option<&Path>) -> Result<u8, Failure>
     };
     let done = transfer::import(access.store().await?, reader, &name).await?;
     println!(
-        "imported {} tickets, {} customers and {} sign-in accounts from {name}",
-        done.tickets, done.customers, done.accounts
+        "imported {} tickets, {} customers, {} sign-in accounts and {} FAQ entries from {name}",
+        done.tickets, done.customers, done.accounts, done.faq
     );
     Ok(0)
 }

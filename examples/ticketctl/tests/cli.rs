@@ -556,6 +556,163 @@ fn search_finds_what_agents_and_customers_may_see() {
 }
 
 #[test]
+fn faq_add_edit_find_show_and_send() {
+    for kind in KINDS {
+        let desk = Desk::new(kind);
+        let out = desk.ok(&[
+            "faq",
+            "add",
+            "--title",
+            "Beitrag zahlen",
+            "--category",
+            "Mitglieder",
+            "--public",
+            "--keywords",
+            "SEPA,Lastschrift",
+            "--language",
+            "de",
+            "--as",
+            "anna",
+            "Überweisen Sie den Mitgliedsbeitrag bis Ende März.",
+        ]);
+        let public = out.split_whitespace().last().unwrap().to_string();
+        assert!(
+            public.parse::<u64>().is_ok(),
+            "the number is the last word: {out}"
+        );
+        let out = desk.ok(&[
+            "faq",
+            "add",
+            "--title",
+            "Mahnliste",
+            "--category",
+            "Mitglieder",
+            "--as",
+            "anna",
+            "Die Mahnliste liegt beim Vorstand.",
+        ]);
+        let internal = out.split_whitespace().last().unwrap().to_string();
+        assert!(out.starts_with("internal"), "{out}");
+        // Writing needs rw on the category's group.
+        let err = desk.fails(
+            &[
+                "faq",
+                "add",
+                "--title",
+                "x",
+                "--category",
+                "Mitglieder::Beiträge",
+                "--as",
+                "anna",
+                "y",
+            ],
+            1,
+        );
+        assert!(err.contains("permission denied"), "{err}");
+
+        // Found in inflected forms, by what each reader may see.
+        let found = desk.json(&["faq", "search", "Beiträge", "--public", "--json"]);
+        let rows = found.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{found}");
+        assert_eq!(rows[0]["number"].to_string(), public);
+        for key in [
+            "number", "title", "category", "state", "language", "snippet",
+        ] {
+            assert!(rows[0].get(key).is_some(), "{key} in {}", rows[0]);
+        }
+        assert_eq!(
+            desk.json(&[
+                "faq",
+                "search",
+                "lastschrift",
+                "--json",
+                "--customer",
+                "kunde1"
+            ])
+            .as_array()
+            .unwrap()
+            .len(),
+            1,
+            "keywords"
+        );
+        for reader in [
+            &["--public"][..],
+            &["--customer", "kunde1"],
+            &["--as", "bernd"],
+        ] {
+            let mut args = vec!["faq", "search", "mahnlisten", "--json"];
+            args.extend_from_slice(reader);
+            assert_eq!(desk.json(&args).as_array().unwrap().len(), 0, "{reader:?}");
+        }
+        let anna = desk.json(&["faq", "search", "mahnlisten", "--json", "--as", "anna"]);
+        assert_eq!(anna[0]["number"].to_string(), internal);
+        assert_eq!(
+            desk.json(&["faq", "list", "--json", "--as", "anna"])
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            desk.json(&["faq", "list", "--json", "--public"])
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let table = desk.ok(&["faq", "search", "beitrag", "--public"]);
+        assert!(
+            table.starts_with("NUMBER") && table.contains("[Beitrag]"),
+            "{table}"
+        );
+        let err = desk.fails(&["faq", "search", "queue:Allgemein"], 1);
+        assert!(err.contains("does not filter the FAQ search"), "{err}");
+        let err = desk.fails(&["faq", "show", &internal, "--public"], 1);
+        assert!(err.contains("not found"), "{err}");
+
+        // Every change is a version, shown as history.
+        let out = desk.ok(&[
+            "faq",
+            "edit",
+            &internal,
+            "--state",
+            "public",
+            "--title",
+            "Mahnliste 2026",
+            "--as",
+            "anna",
+        ]);
+        assert!(out.contains("version 2") && out.contains("title"), "{out}");
+        let shown = desk.json(&["faq", "show", &internal, "--json", "--as", "anna"]);
+        assert_eq!(shown["versions"].as_array().unwrap().len(), 2, "{shown}");
+        let text = desk.ok(&["faq", "show", &internal, "--as", "anna"]);
+        assert!(text.contains("history:") && text.contains("v2"), "{text}");
+        assert_eq!(
+            desk.json(&["faq", "list", "--json", "--public"])
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // Sent as a reply, recorded in the ticket's history.
+        let ticket = desk.new_ticket("faq@example.com", "Wie zahle ich?");
+        let out = desk.ok(&["faq", "send", &public, &ticket, "--as", "anna"]);
+        assert!(out.contains(&format!("FAQ entry {public}")), "{out}");
+        let shown = desk.show(&ticket);
+        let articles = shown["articles"].as_array().unwrap();
+        assert!(
+            articles.last().unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .contains("Mitgliedsbeitrag"),
+            "{shown}"
+        );
+        assert!(desk.history(&ticket).contains(&"SendAnswer".to_string()));
+    }
+}
+
+#[test]
 fn agent_actions_and_their_refusals() {
     for kind in KINDS {
         let desk = Desk::new(kind);
@@ -788,6 +945,32 @@ fn export_and_import_move_a_desk_between_backends() {
         let scanned = line["ticket"].as_str().unwrap().to_string();
         desk.ok(&["lock", &number, "--as", "anna"]);
         desk.ok(&["note", &number, "internal", "--as", "anna"]);
+        std::fs::write(desk.path("konto.txt"), "IBAN DE00 1234").unwrap();
+        let out = desk.ok(&[
+            "faq",
+            "add",
+            "--title",
+            "Konto",
+            "--category",
+            "Mitglieder",
+            "--attach",
+            "konto.txt",
+            "--as",
+            "anna",
+            "Unser Konto steht im Anhang.",
+        ]);
+        let entry = out.split_whitespace().last().unwrap().to_string();
+        desk.ok(&[
+            "faq",
+            "edit",
+            &entry,
+            "--state",
+            "public",
+            "--detach",
+            "konto.txt",
+            "--as",
+            "anna",
+        ]);
         let export = desk.ok(&["export", "--json"]);
         std::fs::write(desk.path("desk.jsonl"), &export).unwrap();
 
@@ -797,7 +980,36 @@ fn export_and_import_move_a_desk_between_backends() {
             store: target.clone(),
         };
         let out = moved.ok(&["import", desk.path("desk.jsonl").to_str().unwrap()]);
-        assert!(out.contains("imported 2 tickets"), "{out}");
+        assert!(
+            out.contains("imported 2 tickets") && out.contains("1 FAQ entries"),
+            "{out}"
+        );
+        let faq = |d: &Desk| d.json(&["faq", "show", &entry, "--json", "--as", "anna"]);
+        assert_eq!(
+            faq(&moved),
+            faq(&desk),
+            "the entry moved with every version"
+        );
+        assert_eq!(
+            faq(&moved)["versions"][0]["attachments"][0]["name"],
+            "konto.txt"
+        );
+        let next_entry = moved.ok(&[
+            "faq",
+            "add",
+            "--title",
+            "Neu",
+            "--category",
+            "Mitglieder",
+            "--as",
+            "anna",
+            "x",
+        ]);
+        assert_ne!(
+            next_entry.split_whitespace().last().unwrap(),
+            entry,
+            "FAQ numbers continue"
+        );
         assert_eq!(
             moved.json(&["list", "--json"]),
             desk.json(&["list", "--json"])
