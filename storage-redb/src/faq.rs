@@ -291,3 +291,71 @@ impl<T: ReadableTable<&'static [u8], &'static [u8]>> Faq<'_, T> {
         Ok(FaqPage::cut(hits, q.limit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use redb::{Database, ReadableDatabase, backends::InMemoryBackend};
+    use ticketcore::{Actor, FaqState};
+
+    use super::*;
+    use crate::tables::{BLOBS, FAQ};
+
+    #[test]
+    fn terms_of_an_older_analyzer_are_derived_again() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .unwrap();
+        let entry = FaqEntry {
+            number: 7,
+            version: 1,
+            title: "Beiträge".into(),
+            category: "Allgemein".into(),
+            keywords: Vec::new(),
+            language: "de".into(),
+            text: "Kündigungen".into(),
+            html: None,
+            attachments: Vec::new(),
+            state: FaqState::Public,
+            created: chrono::DateTime::UNIX_EPOCH,
+            changed: chrono::DateTime::UNIX_EPOCH,
+            changed_by: Actor::System,
+        };
+        let txn = db.begin_write().unwrap();
+        {
+            let mut faq = txn.open_table(FAQ).unwrap();
+            let mut blobs = txn.open_table(BLOBS).unwrap();
+            save(&mut faq, &mut blobs, &entry, &[]).unwrap().unwrap();
+            // What an older analyzer left: other terms, no stamp.
+            let stale = SearchDoc {
+                head: "stale".into(),
+                ..SearchDoc::default()
+            };
+            for term in distinct(&entry.terms()) {
+                faq.remove(term_key(term, 7).as_slice()).unwrap();
+            }
+            faq.insert(term_key("stale", 7).as_slice(), [].as_slice())
+                .unwrap();
+            let value = encode(&(&entry, &stale)).unwrap();
+            faq.insert(entry_key(7).as_slice(), value.as_slice())
+                .unwrap();
+            assert!(!current(&faq).unwrap());
+            assert_eq!(upgrade(&mut faq).unwrap().unwrap(), 1);
+            assert!(current(&faq).unwrap());
+            assert_eq!(upgrade(&mut faq).unwrap().unwrap(), 0, "once");
+        }
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        let table = read.open_table(FAQ).unwrap();
+        let faq = Faq(&table);
+        assert!(faq.with_term("stale").unwrap().is_empty());
+        let mut q = FaqQuery {
+            all: vec![vec![ticketcore::analyzer::term("Beitrag").unwrap()]],
+            limit: 5,
+            ..FaqQuery::default()
+        };
+        q.visible.insert(FaqState::Public, None);
+        assert_eq!(faq.search(&q).unwrap().hits.len(), 1);
+    }
+}
