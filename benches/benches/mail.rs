@@ -2,14 +2,16 @@
 //! filters, follow-up detection, routing, ticket creation or follow-up, auto-response) into
 //! MemoryStore, redb and (with a URL) PostgreSQL, on a generated corpus of new requests and
 //! follow-ups, delivered as an mbox import is: many messages in flight, so their commits
-//! share transactions.
+//! share transactions. With `TICKETCORE_BENCH_MAIL_SEARCHABLE` set, each run also says how
+//! long the first search after the import took (redb's index trails a burst of commits).
 #![allow(clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ticketcore::{Config, Desk, MemoryStore, Store};
+use ticketcore::analyzer::term;
+use ticketcore::{Config, Desk, MemoryStore, SearchQuery, Store};
 use ticketcore_mail::{Inbound, Postmaster, source};
 use ticketcore_redb::RedbStore;
 
@@ -17,8 +19,16 @@ use ticketcore_redb::RedbStore;
 /// commit) weighs in its figure.
 const MESSAGES: usize = 2_000;
 
-/// Messages per run of the long import, which shows the rate a large mbox keeps up.
+/// Messages per run of the long import, which shows the rate a large mbox keeps up
+/// (`TICKETCORE_BENCH_MAIL_LONG` sets another number).
 const LONG: usize = 10_000;
+
+fn long() -> usize {
+    std::env::var("TICKETCORE_BENCH_MAIL_LONG")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(LONG)
+}
 
 /// The allocator `ticketctl` ships with, as this measures its import; the other benchmarks
 /// measure the library as any application embeds it, on the system allocator.
@@ -123,6 +133,7 @@ fn pipeline(
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(n as u64));
     let mut run = 0;
+    let searchable = std::env::var_os("TICKETCORE_BENCH_MAIL_SEARCHABLE").is_some();
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -131,7 +142,7 @@ fn pipeline(
                 let messages = corpus(run, n);
                 let store = store(&rt);
                 let postmaster = rt.block_on(async {
-                    let desk = Desk::new(store);
+                    let desk = Desk::new(store.clone());
                     desk.configure(Config::from_toml(CONFIG).expect("config"))
                         .await
                         .expect("configure");
@@ -140,6 +151,23 @@ fn pipeline(
                 let start = Instant::now();
                 rt.block_on(deliver_all(postmaster, messages));
                 total += start.elapsed();
+                if searchable {
+                    // Outside the measured time: how long until the import is searchable
+                    // (the first search catches the index up to the log's end).
+                    let start = Instant::now();
+                    let query = SearchQuery {
+                        all: vec![vec![term("request").expect("a term")]],
+                        internal: true,
+                        limit: 20,
+                        ..SearchQuery::default()
+                    };
+                    let page = rt.block_on(store.search(&query)).expect("search");
+                    eprintln!(
+                        "{name}: first search after the import {:.0?} ({} hits on its page)",
+                        start.elapsed(),
+                        page.hits.len()
+                    );
+                }
             }
             total
         })
@@ -172,7 +200,8 @@ fn all(c: &mut Criterion) {
         Arc::new(store) as Arc<dyn Store>
     };
     pipeline(c, "redb", MESSAGES, |_| redb());
-    pipeline(c, "redb-10k", LONG, |_| redb());
+    let long = long();
+    pipeline(c, &format!("redb-{}k", long / 1000), long, |_| redb());
     let url = std::env::var("TICKETCORE_BENCH_POSTGRES_URL")
         .or_else(|_| std::env::var("TICKETCORE_TEST_POSTGRES_URL"));
     if let Ok(url) = url {

@@ -27,7 +27,9 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
-use ticketcore::{SearchHit, SearchPage, SearchQuery, StoreError, StoreResult, Ticket, TicketId};
+use ticketcore::{
+    EventKind, SearchHit, SearchPage, SearchQuery, StoreError, StoreResult, Ticket, TicketId,
+};
 
 use crate::snapshot::Snapshots;
 use crate::tables::Reader;
@@ -42,6 +44,10 @@ const STEP: usize = 4096;
 /// How long the background indexer lets added documents wait before it commits them, so a
 /// bulk import makes few, large segments.
 const SETTLE: Duration = Duration::from_millis(500);
+/// Commits closer together than this are a burst, which the background indexer lets pass.
+const QUIET: Duration = Duration::from_millis(100);
+/// The longest the background indexer lets a burst pass before it indexes what it brought.
+const MAX_DEFER: Duration = Duration::from_secs(5);
 /// The index writer's memory budget.
 const BUDGET: usize = 48 << 20;
 
@@ -202,7 +208,7 @@ impl SearchIndex {
         loop {
             let page = snapshot.query(&query)?;
             for ticket in &page.tickets {
-                self.add(&indexer.writer, snapshot, ticket)?;
+                self.add(&indexer.writer, snapshot, ticket, false)?;
                 count += 1;
             }
             match page.next {
@@ -219,11 +225,19 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Replaces the ticket's document.
-    fn add(&self, writer: &IndexWriter, snapshot: &Reader, ticket: &Ticket) -> StoreResult<()> {
+    /// Adds the ticket's document, replacing the one it had with `replace`.
+    fn add(
+        &self,
+        writer: &IndexWriter,
+        snapshot: &Reader,
+        ticket: &Ticket,
+        replace: bool,
+    ) -> StoreResult<()> {
         let f = &self.fields;
         let id = ticket.id.to_string();
-        writer.delete_term(Term::from_field_text(f.id, &id));
+        if replace {
+            writer.delete_term(Term::from_field_text(f.id, &id));
+        }
         let terms = snapshot.search_doc(ticket)?;
         let (hi, lo) = halves(ticket.id);
         let mut doc = TantivyDocument::default();
@@ -265,11 +279,20 @@ impl SearchIndex {
     fn step(&self, snapshot: &Reader, now: bool) -> StoreResult<bool> {
         let mut indexer = self.lock();
         let events = snapshot.events_since(indexer.added, STEP)?;
-        let mut tickets = std::mem::take(&mut indexer.pending);
+        let pending = std::mem::take(&mut indexer.pending);
+        // Tickets created in this step have no document to replace yet: a delete of each
+        // would cost a term lookup in every segment at the next commit.
+        let created: BTreeSet<TicketId> = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::NewTicket { .. }))
+            .map(|e| e.ticket)
+            .filter(|id| !pending.contains(id))
+            .collect();
+        let mut tickets = pending;
         tickets.extend(events.iter().map(|e| e.ticket));
         for id in &tickets {
             if let Some(ticket) = snapshot.ticket(*id)? {
-                self.add(&indexer.writer, snapshot, &ticket)?;
+                self.add(&indexer.writer, snapshot, &ticket, !created.contains(id))?;
             }
         }
         if let Some(last) = events.last() {
@@ -295,6 +318,25 @@ impl SearchIndex {
             }
         }
         Ok(())
+    }
+
+    /// Commits (which starts tantivy's indexing workers from the calling thread).
+    fn restart_workers(&self) -> StoreResult<()> {
+        let mut indexer = self.lock();
+        self.commit(&mut indexer)
+    }
+
+    /// Waits up to `wait` for a kick; whether there was one (and it is taken).
+    fn kicked_within(&self, wait: Duration) -> bool {
+        let mut kicked = self.kicked.lock().unwrap_or_else(|e| e.into_inner());
+        if !*kicked {
+            kicked = self
+                .wake
+                .wait_timeout(kicked, wait)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        std::mem::replace(&mut *kicked, false)
     }
 
     /// Says that commits happened: the background indexer looks.
@@ -508,20 +550,40 @@ impl Follower {
     }
 }
 
-fn follow(index: &SearchIndex, snapshots: &Weak<Snapshots>, stop: &Mutex<bool>) {
-    loop {
-        {
-            let mut kicked = index.kicked.lock().unwrap_or_else(|e| e.into_inner());
-            if !*kicked {
-                kicked = index
-                    .wake
-                    .wait_timeout(kicked, SETTLE)
-                    .map(|(guard, _)| guard)
-                    .unwrap_or_else(|e| e.into_inner().0);
-            }
-            *kicked = false;
+/// How much nicer than the store's own threads the background indexer runs (Linux nice
+/// levels): it yields the CPU to commits and readers, so a bulk import runs at nearly the
+/// speed it has without search, and the index catches up when the import pauses (a search
+/// in between catches up itself, at its caller's priority).
+#[cfg(target_os = "linux")]
+const BACKGROUND_NICE: i32 = 19;
+
+/// Lowers the calling thread's priority (threads it starts inherit it); where that is not
+/// possible the indexer runs at normal priority, which costs speed, not correctness.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let thread = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(thread), BACKGROUND_NICE) {
+            tracing::debug!("the search indexer runs at normal priority: {e}");
         }
-        if *stop.lock().unwrap_or_else(|e| e.into_inner()) {
+    }
+}
+
+fn follow(index: &SearchIndex, snapshots: &Weak<Snapshots>, stop: &Mutex<bool>) {
+    lower_priority();
+    // tantivy's indexing workers are started by whoever commits: start them afresh from this
+    // thread, so they run at its priority too.
+    if let Err(e) = index.restart_workers() {
+        tracing::warn!("search indexing failed, retrying: {e}");
+    }
+    let stopped = || *stop.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        index.kicked_within(SETTLE);
+        // Commits in a burst (an import) are indexed when it pauses, or after MAX_DEFER:
+        // indexing alongside them would slow every commit.
+        let deferred = Instant::now();
+        while deferred.elapsed() < MAX_DEFER && !stopped() && index.kicked_within(QUIET) {}
+        if stopped() {
             return;
         }
         let Some(snapshots) = snapshots.upgrade() else {

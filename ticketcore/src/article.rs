@@ -180,6 +180,15 @@ pub struct Article {
     pub created: DateTime<Utc>,
 }
 
+impl Article {
+    /// Whether the desk wrote it to the customer by itself: an auto-response (a system
+    /// article the customer sees; bounces are system articles for the agents). Search leaves
+    /// these out: their words are the same template on every ticket.
+    pub fn is_auto_response(&self) -> bool {
+        self.sender == Sender::System && self.visible_to_customer
+    }
+}
+
 /// The content of a new article as a caller provides it; the rules fill in the rest.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -7,6 +7,8 @@
 //! title, customer), `public` (everything in customer-visible articles) and `internal`
 //! (internal notes and other agent-only articles). A customer's query looks at `head` and
 //! `public` only; words that occur only in internal notes never match for them.
+//! Auto-responses are left out: the same template on every ticket would make its words match
+//! everywhere.
 //!
 //! Stores derive the terms of every commit with [`SearchUpdate::of`]: a new ticket's whole
 //! document, then per commit the terms of its new articles (appended) and a new `head` when
@@ -77,14 +79,15 @@ impl SearchUpdate {
                     EventKind::TitleUpdate { .. } | EventKind::CustomerUpdate { .. }
                 )
             });
-        if !head_changed && write.articles.is_empty() {
+        let searchable = || write.articles.iter().filter(|a| !a.is_auto_response());
+        if !head_changed && searchable().next().is_none() {
             return None;
         }
         let mut update = SearchUpdate {
             head: head_changed.then(|| head(&write.ticket)),
             ..SearchUpdate::default()
         };
-        for article in &write.articles {
+        for article in searchable() {
             let part = if article.visible_to_customer {
                 &mut update.public
             } else {
@@ -114,7 +117,7 @@ impl SearchDoc {
             head: head(ticket),
             ..SearchDoc::default()
         };
-        for article in articles {
+        for article in articles.iter().filter(|a| !a.is_auto_response()) {
             let mut update = SearchUpdate::default();
             let part = if article.visible_to_customer {
                 &mut update.public
