@@ -1,6 +1,7 @@
 //! Every path of SqlStore on PostgreSQL is index-backed: on a desk of 100,000 tickets (most
-//! closed; a working set new, open, pending, locked, archived), no statement the store runs
-//! reads `tickets`, `articles` or `events` sequentially.
+//! closed; a working set new, open, pending, locked, archived) and 3,000 FAQ entries, no
+//! statement the store runs reads `tickets`, `articles`, `events`, the search terms or the
+//! FAQ sequentially.
 //!
 //! The plans come from PostgreSQL itself: the connections of a second store preload the
 //! `auto_explain` module, which reports the plan of every statement as it executes as a
@@ -14,7 +15,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -22,19 +23,29 @@ use std::time::Instant;
 use chrono::Duration;
 use sqlx::{Connection, PgConnection, Row};
 use ticketcore::acl::CustomerScope;
+use ticketcore::analyzer::term;
 use ticketcore::rules::{self, Ctx, Fresh};
 use ticketcore::testkit::epoch;
 use ticketcore::{
-    Actor, ArticleId, Change, Channel, Config, DueKind, Message, NewTicket, Op, PageKey, Priority,
-    StateType, Store, Ticket, TicketId, TicketQuery,
+    Actor, ArticleId, Change, Channel, Config, DueKind, FaqEntry, FaqQuery, FaqState, Message,
+    NewTicket, Op, PageKey, Priority, SearchQuery, StateType, Store, Ticket, TicketId, TicketQuery,
 };
 use ticketcore_sql::SqlStore;
 
 const TICKETS: usize = 100_000;
 const BATCH: usize = 1_000;
 const QUEUES: [&str; 5] = ["Support", "Support::Level2", "Finance", "Sales", "Archive"];
+/// FAQ entries, in ten categories.
+const FAQ_ENTRIES: u64 = 3_000;
 /// Tables that must never be read by a sequential scan.
-const BIG_TABLES: [&str; 3] = ["tickets", "articles", "events"];
+const BIG_TABLES: [&str; 6] = [
+    "tickets",
+    "articles",
+    "events",
+    "ticket_search",
+    "faq",
+    "faq_terms",
+];
 
 const CONFIG: &str = r#"
 [numbers]
@@ -67,6 +78,10 @@ name = "Sales"
 group = "support"
 [[queues]]
 name = "Archive"
+group = "support"
+
+[[faq_categories]]
+name = "Help"
 group = "support"
 
 [[agents]]
@@ -275,8 +290,61 @@ async fn populate(store: &SqlStore, config: &Config) -> Ticket {
     sample.expect("sample ticket")
 }
 
+/// FAQ entries 1 to [`FAQ_ENTRIES`] in categories `Help::0` to `Help::9`, a third of them
+/// public, each with a word of its own (`topic<number>`).
+async fn populate_faq(store: &SqlStore) {
+    for number in 1..=FAQ_ENTRIES {
+        let state = [FaqState::Public, FaqState::Internal, FaqState::Draft][(number % 3) as usize];
+        let entry = FaqEntry {
+            number,
+            version: 1,
+            title: format!("How to fix topic{number}"),
+            category: format!("Help::{}", number % 10),
+            keywords: vec!["printer".into()],
+            language: "en".into(),
+            text: format!("Restart the printer, then topic{number} works again."),
+            html: None,
+            attachments: Vec::new(),
+            state,
+            created: epoch(),
+            changed: epoch(),
+            changed_by: Actor::System,
+        };
+        store.save_faq(&entry, &[]).await.expect("save FAQ entry");
+    }
+}
+
 fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "explain: {message}");
+}
+
+/// A search as the system, for the wanted and unwanted phrases (as words).
+fn search_query(all: &[&[&str]], none: &[&[&str]], customer: Option<CustomerScope>) -> SearchQuery {
+    let phrases = |p: &[&[&str]]| -> Vec<Vec<String>> {
+        p.iter()
+            .map(|words| words.iter().filter_map(|w| term(w)).collect())
+            .collect()
+    };
+    SearchQuery {
+        all: phrases(all),
+        none: phrases(none),
+        internal: customer.is_none(),
+        customer,
+        limit: 20,
+        ..SearchQuery::default()
+    }
+}
+
+fn faq_query(all: &[&[&str]], visible: BTreeMap<FaqState, Option<BTreeSet<String>>>) -> FaqQuery {
+    FaqQuery {
+        all: all
+            .iter()
+            .map(|words| words.iter().filter_map(|w| term(w)).collect())
+            .collect(),
+        visible,
+        limit: 20,
+        ..FaqQuery::default()
+    }
 }
 
 // --- The test ---------------------------------------------------------------------------------
@@ -295,6 +363,7 @@ async fn every_path_uses_indexes_on_postgres() {
     let config = Config::from_toml(CONFIG).expect("configuration");
     store.save_config(&config, 0).await.expect("save config");
     let sample = populate(&store, &config).await;
+    populate_faq(&store).await;
     let mut admin = PgConnection::connect(&url).await.expect("connect");
     sqlx::query("ANALYZE")
         .execute(&mut admin)
@@ -482,6 +551,64 @@ async fn every_path_uses_indexes_on_postgres() {
             check(path);
         }
 
+        // Search: a rare word, a phrase, a customer's search, a filter with an exclusion.
+        let searches = [
+            (
+                "search: one rare word",
+                search_query(&[&["4242"]], &[], None),
+            ),
+            (
+                "search: a phrase, one queue",
+                SearchQuery {
+                    queues: Some(BTreeSet::from(["Support".to_string()])),
+                    ..search_query(&[&["request", "4243"]], &[], None)
+                },
+            ),
+            (
+                "search: a customer's",
+                search_query(&[&["printer"]], &[], Some(karla.clone())),
+            ),
+            (
+                "search: filter and exclusion",
+                SearchQuery {
+                    state_types: Some(BTreeSet::from([StateType::New])),
+                    ..search_query(&[], &[&["4244"]], None)
+                },
+            ),
+        ];
+        for (path, q) in searches {
+            explained.search(&q).await.expect(path);
+            check(path);
+        }
+        // The FAQ: the public listing, an agent's listing of some categories, a search.
+        let public = BTreeMap::from([(FaqState::Public, None)]);
+        let some: BTreeSet<String> = (0..3).map(|c| format!("Help::{c}")).collect();
+        let agent = BTreeMap::from([
+            (FaqState::Public, None),
+            (FaqState::Internal, Some(some.clone())),
+            (FaqState::Draft, Some(some)),
+        ]);
+        let faq = [
+            ("FAQ: public listing", faq_query(&[], public.clone())),
+            ("FAQ: an agent's listing", faq_query(&[], agent.clone())),
+            (
+                "FAQ: a search",
+                faq_query(&[&["topic1234"], &["printer"]], agent),
+            ),
+            ("FAQ: a public search", faq_query(&[&["topic1233"]], public)),
+        ];
+        for (path, q) in faq {
+            explained.faq_search(&q).await.expect(path);
+            check(path);
+        }
+        explained.faq_entry(FAQ_ENTRIES / 2).await.expect("entry");
+        check("FAQ: an entry");
+        explained
+            .faq_versions(FAQ_ENTRIES / 2)
+            .await
+            .expect("versions");
+        check("FAQ: versions");
+
         // The commit path: a note on a stored ticket, and a new ticket.
         let current = explained.ticket(t.id).await.unwrap().unwrap();
         take_plans();
@@ -510,7 +637,7 @@ async fn every_path_uses_indexes_on_postgres() {
         check("commit: a new ticket");
     }
 
-    assert!(checked >= 40, "only {checked} paths checked");
+    assert!(checked >= 50, "only {checked} paths checked");
     assert!(
         failures.is_empty(),
         "{} paths are not index-backed:\n{}",
