@@ -9,6 +9,7 @@
 //!   another;
 //! - [`spool`]: the mail spool an MTA's one-message process appends to and the desk's
 //!   resident process delivers from;
+//! - [`demo`]: the demo desk that `ticketctl demo` and the web server make on an empty store;
 //! - [`failure`]: why something failed, as one line and a sysexits-style status.
 //!
 //! ```no_run
@@ -24,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod demo;
 pub mod failure;
 mod journal;
 pub mod open;

@@ -56,7 +56,7 @@ fn prepare(store: &str, marker: &Path, from: Option<&str>) {
     if marker.exists() {
         return;
     }
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("desk.toml");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../app/demo/desk.toml");
     match from {
         None => {
             run(&mut ticketctl(

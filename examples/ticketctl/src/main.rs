@@ -70,7 +70,7 @@ struct AsAgent {
 enum Command {
     /// Load (or replace, keeping every ticket) the desk's configuration from a TOML file.
     Init {
-        /// The configuration file (see examples/ticketctl/desk.toml).
+        /// The configuration file (see app/demo/desk.toml).
         #[arg(long)]
         config: PathBuf,
     },

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// The commented example configuration shipped with ticketctl.
-const EXAMPLE: &str = include_str!("../desk.toml");
+const EXAMPLE: &str = include_str!("../../../app/demo/desk.toml");
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {

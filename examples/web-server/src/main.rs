@@ -1,0 +1,99 @@
+//! `ticketcore-web`: serves a desk in the browser and as a JSON API. On an empty store it
+//! makes the demo desk (or loads `--config`) and prints the sign-ins.
+// A server's start-up report is its stdout.
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use ticketcore::{Config, Desk};
+use ticketcore_app::{Access, Failure, demo};
+use ticketcore_web::{App, router};
+
+#[derive(Debug, Parser)]
+#[command(name = "ticketcore-web", version, about, long_about = None)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The desk's store: redb:PATH, sqlite:PATH, postgres://… or mysql://…
+    #[arg(
+        long,
+        env = "TICKETCORE_STORE",
+        default_value = "redb:./ticketcore.redb"
+    )]
+    store: String,
+    /// The configuration for an empty store (without it, an empty store gets the demo desk).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Mark cookies Secure: the server is reached over TLS (directly or through a proxy).
+    #[arg(long)]
+    secure_cookies: bool,
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let access = Access::new(&args.store)?;
+    let store = access.store().await?;
+    let desk = match (store.config().await?, &args.config) {
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+            let desk = Arc::new(Desk::new(store));
+            desk.configure(Config::from_toml(&text).map_err(ticketcore::Error::from)?)
+                .await?;
+            desk
+        }
+        (None, None) => {
+            let (desk, made) = demo::make(store).await?;
+            println!(
+                "an empty store: made the demo desk ({} tickets)",
+                made.created
+            );
+            for (login, customer, password) in demo::SIGN_INS {
+                let who = if customer { "customer" } else { "agent" };
+                println!("sign in as {who} {login:?} with password {password:?}");
+            }
+            desk
+        }
+        (Some(_), _) => Arc::new(Desk::new(store)),
+    };
+    let mut app = App::new(desk);
+    app.secure_cookies = args.secure_cookies;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::failed(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::failed(format!("the listening address: {e}")))?;
+    println!("serving the desk at http://{address}");
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Failure::failed(format!("serving: {e}")))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ticketcore-web: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("ticketcore-web: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
