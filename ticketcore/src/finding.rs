@@ -65,6 +65,38 @@ pub struct Found {
     pub snippet: Snippet,
 }
 
+/// What a list of search results shows of a hit: the rows of `ticketctl search --json` and
+/// of the web API, one shape for both.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FoundRow<'a> {
+    /// The ticket's number.
+    pub number: &'a crate::number::TicketNumber,
+    /// Its title.
+    pub title: &'a str,
+    /// Its queue.
+    pub queue: &'a str,
+    /// Its state.
+    pub state: &'a str,
+    /// Its customer.
+    pub customer: Option<&'a str>,
+    /// The passage that matched.
+    pub snippet: &'a str,
+}
+
+impl Found {
+    /// The hit as a result list shows it.
+    pub fn row(&self) -> FoundRow<'_> {
+        FoundRow {
+            number: &self.ticket.number,
+            title: &self.ticket.title,
+            queue: &self.ticket.queue,
+            state: &self.ticket.state,
+            customer: self.ticket.customer.as_deref(),
+            snippet: &self.snippet.text,
+        }
+    }
+}
+
 /// A page of search results.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Results {

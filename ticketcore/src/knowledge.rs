@@ -110,6 +110,38 @@ pub struct FaqFound {
     pub snippet: Snippet,
 }
 
+/// What a list of FAQ entries shows of one: the rows of `ticketctl faq search --json` and of
+/// the web API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaqRow<'a> {
+    /// The entry's number.
+    pub number: u64,
+    /// Its title.
+    pub title: &'a str,
+    /// Its category.
+    pub category: &'a str,
+    /// Who may see it.
+    pub state: FaqState,
+    /// Its language.
+    pub language: &'a str,
+    /// The passage that matched (the beginning of the answer in a listing).
+    pub snippet: &'a str,
+}
+
+impl FaqFound {
+    /// The entry as a result list shows it.
+    pub fn row(&self) -> FaqRow<'_> {
+        FaqRow {
+            number: self.entry.number,
+            title: &self.entry.title,
+            category: &self.entry.category,
+            state: self.entry.state,
+            language: &self.entry.language,
+            snippet: &self.snippet.text,
+        }
+    }
+}
+
 /// A page of FAQ entries.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FaqResults {

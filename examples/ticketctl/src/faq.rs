@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 use ticketcore::faq::FaqEntry;
 use ticketcore::{Actor, Desk, FaqEdit, FaqFound, FaqState, NewAttachment, NewFaq};
 
@@ -437,28 +436,12 @@ async fn show(access: &Access, number: u64, reader: Reader, json: bool) -> Resul
 
 fn print_found(found: &[FaqFound], json: bool, snippets: bool) -> Result<u8, Failure> {
     if json {
-        let rows: Vec<Value> = found
-            .iter()
-            .map(|f| {
-                json!({
-                    "number": f.entry.number,
-                    "title": f.entry.title,
-                    "category": f.entry.category,
-                    "state": f.entry.state,
-                    "language": f.entry.language,
-                    "snippet": f.snippet.text,
-                })
-            })
-            .collect();
+        let rows: Vec<_> = found.iter().map(FaqFound::row).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
     let terminal = std::io::stdout().is_terminal();
-    let (open, close) = if terminal {
-        ("\u{1b}[1m", "\u{1b}[0m")
-    } else {
-        ("[", "]")
-    };
+    let (open, close) = table::marks(terminal);
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|f| {

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use serde_json::{Value, json};
 use ticketcore::{Actor, Found, Paging};
 
 use crate::table;
@@ -54,28 +53,12 @@ pub async fn run(access: &Access, args: SearchArgs) -> Result<u8, Failure> {
     }
     found.truncate(args.limit);
     if args.json {
-        let rows: Vec<Value> = found
-            .iter()
-            .map(|f| {
-                json!({
-                    "number": f.ticket.number,
-                    "title": f.ticket.title,
-                    "queue": f.ticket.queue,
-                    "state": f.ticket.state,
-                    "customer": f.ticket.customer,
-                    "snippet": f.snippet.text,
-                })
-            })
-            .collect();
+        let rows: Vec<_> = found.iter().map(Found::row).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
     let terminal = std::io::stdout().is_terminal();
-    let (open, close) = if terminal {
-        ("\u{1b}[1m", "\u{1b}[0m")
-    } else {
-        ("[", "]")
-    };
+    let (open, close) = table::marks(terminal);
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|f| {

@@ -1,5 +1,14 @@
 //! Plain text tables for terminals: columns padded to their widest cell.
 
+/// How matched words are marked: bold on a terminal, `[…]` in a pipe.
+pub fn marks(terminal: bool) -> (&'static str, &'static str) {
+    if terminal {
+        ("\u{1b}[1m", "\u{1b}[0m")
+    } else {
+        ("[", "]")
+    }
+}
+
 /// Renders `rows` under `header`; the last column is not padded (titles run long).
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use ticketcore::finding::MAX_PAGE;
 use ticketcore::stats::Period;
-use ticketcore::{Paging, StateType, TicketQuery};
+use ticketcore::{FaqFound, Found, Paging, StateType, TicketQuery};
 
 use crate::session::{Caller, Reader, cookie, set_cookie};
 use crate::{App, Problem};
@@ -173,21 +173,7 @@ pub async fn search(
         limit: limit(params.limit, 20),
     };
     let results = app.desk.search(&caller.actor, &params.q, paging).await?;
-    let hits: Vec<Value> = results
-        .hits
-        .iter()
-        .map(|f| {
-            json!({
-                "number": f.ticket.number,
-                "title": f.ticket.title,
-                "queue": f.ticket.queue,
-                "state": f.ticket.state,
-                "customer": f.ticket.customer,
-                "snippet": f.snippet.text,
-                "snippet_html": f.snippet.html(),
-            })
-        })
-        .collect();
+    let hits: Vec<_> = results.hits.iter().map(Found::row).collect();
     Ok(Json(json!({
         "hits": hits,
         "cursor": results.next.as_ref().map(cursor),
@@ -220,20 +206,7 @@ pub async fn faq_list(
                 .await?
         }
     };
-    let entries: Vec<Value> = results
-        .hits
-        .iter()
-        .map(|f| {
-            json!({
-                "number": f.entry.number,
-                "title": f.entry.title,
-                "category": f.entry.category,
-                "state": f.entry.state,
-                "language": f.entry.language,
-                "snippet": f.snippet.text,
-            })
-        })
-        .collect();
+    let entries: Vec<_> = results.hits.iter().map(FaqFound::row).collect();
     Ok(Json(json!({
         "entries": entries,
         "cursor": results.next.as_ref().map(cursor),

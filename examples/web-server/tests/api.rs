@@ -56,6 +56,18 @@ fn get(path: &str) -> axum::http::request::Builder {
     Request::get(path)
 }
 
+/// A GET on a session.
+async fn read(router: &Router, cookie: &str, path: &str) -> Answer {
+    send(
+        router,
+        get(path)
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
 /// A signed-in session: its cookie header value and CSRF token.
 async fn sign_in(router: &Router, login: &str, password: &str) -> (String, String) {
     let answer = send(
@@ -116,34 +128,18 @@ async fn sessions_tokens_and_refusals() {
         assert_problem(&answer, StatusCode::UNAUTHORIZED, "unauthorized");
     }
     let (cookie, csrf) = sign_in(&router, "anna", "demo-anna-2026").await;
-    let page = send(
-        &router,
-        get("/api/tickets?limit=5")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let page = read(&router, &cookie, "/api/tickets?limit=5").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.json);
     assert_eq!(page.json["tickets"].as_array().unwrap().len(), 5);
     let next = page.json["cursor"].as_str().expect("a second page");
-    let second = send(
+    let second = read(
         &router,
-        get(&format!("/api/tickets?limit=5&cursor={next}"))
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
+        &cookie,
+        &format!("/api/tickets?limit=5&cursor={next}"),
     )
     .await;
     assert_ne!(second.json["tickets"][0], page.json["tickets"][0]);
-    let forged = send(
-        &router,
-        get("/api/tickets?cursor=not-a-cursor")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let forged = read(&router, &cookie, "/api/tickets?cursor=not-a-cursor").await;
     assert_problem(&forged, StatusCode::BAD_REQUEST, "invalid");
 
     // Changes on a session need its CSRF token.
@@ -180,26 +176,12 @@ async fn sessions_tokens_and_refusals() {
     );
 
     // A ticket, and ones the caller may not know: 404 alike.
-    let zoom = send(
-        &router,
-        get(&format!("/api/tickets/{number}"))
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let zoom = read(&router, &cookie, &format!("/api/tickets/{number}")).await;
     assert_eq!(zoom.status, StatusCode::OK);
     assert!(!zoom.json["articles"].as_array().unwrap().is_empty());
     assert!(!zoom.json["history"].as_array().unwrap().is_empty());
     for guess in ["2026010110000017", "0000", "../../etc/passwd", "%00"] {
-        let answer = send(
-            &router,
-            get(&format!("/api/tickets/{guess}"))
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let answer = read(&router, &cookie, &format!("/api/tickets/{guess}")).await;
         assert_eq!(
             answer.status,
             StatusCode::NOT_FOUND,
@@ -208,28 +190,14 @@ async fn sessions_tokens_and_refusals() {
         );
     }
     let (customer, _) = sign_in(&router, "kunde1", "demo-kunde1-2026").await;
-    let theirs = send(
-        &router,
-        get("/api/tickets?limit=200")
-            .header(header::COOKIE, &customer)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let theirs = read(&router, &customer, "/api/tickets?limit=200").await;
     let own: Vec<&str> = theirs.json["tickets"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["number"].as_str().unwrap())
         .collect();
-    let all = send(
-        &router,
-        get("/api/tickets?limit=200")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let all = read(&router, &cookie, "/api/tickets?limit=200").await;
     let stranger = all.json["tickets"]
         .as_array()
         .unwrap()
@@ -237,14 +205,7 @@ async fn sessions_tokens_and_refusals() {
         .map(|t| t["number"].as_str().unwrap())
         .find(|n| !own.contains(n))
         .expect("a ticket of someone else");
-    let answer = send(
-        &router,
-        get(&format!("/api/tickets/{stranger}"))
-            .header(header::COOKIE, &customer)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let answer = read(&router, &customer, &format!("/api/tickets/{stranger}")).await;
     assert_problem(&answer, StatusCode::NOT_FOUND, "not_found");
 
     // An API token stands for its owner; a wrong one is refused.
@@ -283,14 +244,7 @@ async fn sessions_tokens_and_refusals() {
     )
     .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    let ended = send(
-        &router,
-        get("/api/tickets")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let ended = read(&router, &cookie, "/api/tickets").await;
     assert_problem(&ended, StatusCode::UNAUTHORIZED, "unauthorized");
     let (again, _) = sign_in(&router, "anna", "demo-anna-2026").await;
     assert_ne!(again, cookie, "a new session id");
@@ -300,28 +254,14 @@ async fn sessions_tokens_and_refusals() {
 async fn search_faq_stats_and_hostile_input() {
     let (router, _) = demo_app().await;
     let (cookie, csrf) = sign_in(&router, "anna", "demo-anna-2026").await;
-    let found = send(
-        &router,
-        get("/api/search?q=printer")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let found = read(&router, &cookie, "/api/search?q=printer").await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.json);
     assert!(
         !found.json["hits"].as_array().unwrap().is_empty(),
         "{}",
         found.json
     );
-    let bad = send(
-        &router,
-        get("/api/search?q=created:someday")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let bad = read(&router, &cookie, "/api/search?q=created:someday").await;
     assert_problem(&bad, StatusCode::BAD_REQUEST, "invalid");
 
     // The FAQ without sign-in: public entries only; an internal one is not found.
@@ -334,14 +274,7 @@ async fn search_faq_stats_and_hostile_input() {
         "{}",
         public.json
     );
-    let agent = send(
-        &router,
-        get("/api/faq")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let agent = read(&router, &cookie, "/api/faq").await;
     let internal = agent.json["entries"]
         .as_array()
         .unwrap()
@@ -374,14 +307,7 @@ async fn search_faq_stats_and_hostile_input() {
     );
 
     // Statistics for agents; customers have none.
-    let stats = send(
-        &router,
-        get("/api/stats?days=7")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let stats = read(&router, &cookie, "/api/stats?days=7").await;
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.json);
     assert!(
         stats.json["tickets"].as_u64().unwrap() > 0,
@@ -389,14 +315,7 @@ async fn search_faq_stats_and_hostile_input() {
         stats.json
     );
     let (customer, _) = sign_in(&router, "kunde1", "demo-kunde1-2026").await;
-    let refused = send(
-        &router,
-        get("/api/stats")
-            .header(header::COOKIE, &customer)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let refused = read(&router, &customer, "/api/stats").await;
     assert_problem(&refused, StatusCode::UNAUTHORIZED, "unauthorized");
 
     // Hostile input: an oversized body, bad UTF-8, malformed JSON, unknown paths and actions.
@@ -424,14 +343,7 @@ async fn search_faq_stats_and_hostile_input() {
     }
     let unknown = send(&router, get("/api/nothing").body(Body::empty()).unwrap()).await;
     assert_problem(&unknown, StatusCode::NOT_FOUND, "not_found");
-    let page = send(
-        &router,
-        get("/api/tickets?limit=1")
-            .header(header::COOKIE, &cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let page = read(&router, &cookie, "/api/tickets?limit=1").await;
     let number = page.json["tickets"][0]["number"].as_str().unwrap();
     let action = send(
         &router,

@@ -98,6 +98,22 @@ async fn story(store: Arc<dyn Store>) -> Desk {
     desk
 }
 
+/// Entry 2 rewritten about a scanner and made public (by anna).
+async fn publish_scanner(desk: &Desk) -> crate::faq::FaqEntry {
+    desk.faq_edit(
+        &agent("anna"),
+        2,
+        FaqEdit {
+            title: Some("Scanner kaputt".into()),
+            text: Some("Den Scanner neu starten.".into()),
+            state: Some(FaqState::Public),
+            ..FaqEdit::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 fn numbers(results: &FaqResults) -> Vec<u64> {
     results.hits.iter().map(|h| h.entry.number).collect()
 }
@@ -246,19 +262,7 @@ pub async fn faq_is_found_versioned_and_sent(store: Arc<dyn Store>) {
     assert!(second.next.is_none());
 
     // Every change is a version; the old terms go with the old version.
-    let edited = desk
-        .faq_edit(
-            &anna,
-            2,
-            FaqEdit {
-                title: Some("Scanner kaputt".into()),
-                text: Some("Den Scanner neu starten.".into()),
-                state: Some(FaqState::Public),
-                ..FaqEdit::default()
-            },
-        )
-        .await
-        .unwrap();
+    let edited = publish_scanner(&desk).await;
     assert_eq!(edited.version, 2);
     assert_eq!(
         found(&desk, Some(&chris), "drucker").await,
@@ -419,19 +423,7 @@ pub async fn faq_is_found_versioned_and_sent(store: Arc<dyn Store>) {
 
     // The reference finds the same for every reader and query.
     let reference = story(Arc::new(MemoryStore::new())).await;
-    reference
-        .faq_edit(
-            &anna,
-            2,
-            FaqEdit {
-                title: Some("Scanner kaputt".into()),
-                text: Some("Den Scanner neu starten.".into()),
-                state: Some(FaqState::Public),
-                ..FaqEdit::default()
-            },
-        )
-        .await
-        .unwrap();
+    publish_scanner(&reference).await;
     for reader in [None, Some(&karla), Some(&anna), Some(&bernd), Some(&chris)] {
         for query in [
             "rechnung",
