@@ -302,6 +302,12 @@ impl Desk {
         })
     }
 
+    /// The newest event's sequence number: where a follower of the live end starts (a web
+    /// page opened now wants what happens from now on).
+    pub async fn last_seq(&self) -> Result<u64> {
+        Ok(self.store.last_seq().await?)
+    }
+
     /// Waits until an event after `after` may exist, or `timeout` has passed (at once where the
     /// store cannot be woken; see [`Store::wait_for_events`](crate::Store::wait_for_events)).
     pub async fn wait_for_events(&self, after: u64, timeout: Duration) -> Result<()> {
@@ -337,7 +343,7 @@ impl Desk {
         self: &Arc<Self>,
         actor: Actor,
         after: u64,
-    ) -> impl Stream<Item = Result<Event>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Event>> + Send + 'static + use<> {
         let start = Follower {
             desk: self.clone(),
             actor,

@@ -1,6 +1,12 @@
 //! The JSON API's handlers: each one Desk call as the caller.
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,9 +17,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use ticketcore::article::ContentHash;
 use ticketcore::finding::MAX_PAGE;
 use ticketcore::stats::Period;
-use ticketcore::{FaqFound, Found, Paging, StateType, TicketQuery};
+use ticketcore::{
+    Actor, ArticleId, Channel, FaqFound, Found, LinkKind, Message, NewTicket, Op, Paging, Priority,
+    StateType, TicketQuery,
+};
 
 use crate::session::{Caller, Reader, cookie, set_cookie};
 use crate::{App, Problem};
@@ -139,20 +149,248 @@ fn hide(e: ticketcore::Error) -> Problem {
     }
 }
 
-/// `POST /api/tickets/{number}/{action}`.
+/// What an action's JSON body may say; each action reads its own fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionBody {
+    text: Option<String>,
+    subject: Option<String>,
+    visible_to_customer: bool,
+    notify: Vec<String>,
+    queue: Option<String>,
+    state: Option<String>,
+    pending_until: Option<DateTime<Utc>>,
+    priority: Option<u8>,
+    owner: Option<String>,
+    into: Option<String>,
+    article: Option<ArticleId>,
+    title: Option<String>,
+    other: Option<String>,
+    kind: Option<LinkKind>,
+    watch: Option<bool>,
+}
+
+fn need<T>(value: Option<T>, field: &str, action: &str) -> Result<T, Problem> {
+    value.ok_or_else(|| Problem::invalid(format!("{action} needs \"{field}\"")))
+}
+
+/// The action body: empty is `{}`.
+fn action_body(bytes: &[u8]) -> Result<ActionBody, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the request body: {e}")))
+}
+
+/// `POST /api/tickets/{number}/{action}`: lock, unlock, notes, replies, move, state,
+/// priority, owner, merge, split, links, watch; the body (JSON) names what the action needs.
 pub async fn act(
     State(app): State<App>,
     caller: Caller,
     Path((number, action)): Path<(String, String)>,
+    body: Bytes,
 ) -> Result<Json<Value>, Problem> {
     let desk = &app.desk;
-    let ticket = desk.find(&caller.actor, &number).await.map_err(hide)?;
-    let committed = match action.as_str() {
-        "lock" => desk.lock(&caller.actor, ticket.id).await?,
-        "unlock" => desk.unlock(&caller.actor, ticket.id).await?,
+    let actor = &caller.actor;
+    let ticket = desk.find(actor, &number).await.map_err(hide)?;
+    let body = action_body(&body)?;
+    let id = ticket.id;
+    let a = action.as_str();
+    let committed = match a {
+        "lock" => desk.lock(actor, id).await?,
+        "unlock" => desk.unlock(actor, id).await?,
+        "notes" => {
+            let mut message = Message::text(need(body.text, "text", a)?);
+            message.subject = body.subject.unwrap_or_default();
+            let notify: Vec<&str> = body.notify.iter().map(String::as_str).collect();
+            desk.note(actor, id, message, body.visible_to_customer, &notify)
+                .await?
+        }
+        "replies" => {
+            let mut message = Message::text(need(body.text, "text", a)?);
+            message.subject = body.subject.unwrap_or_default();
+            desk.reply(actor, id, message).await?
+        }
+        "move" => {
+            desk.move_ticket(actor, id, &need(body.queue, "queue", a)?)
+                .await?
+        }
+        "state" => {
+            let state = need(body.state, "state", a)?;
+            desk.set_state(actor, id, &state, body.pending_until)
+                .await?
+        }
+        "priority" => {
+            let priority = Priority::new(need(body.priority, "priority", a)?)
+                .map_err(|e| Problem::invalid(e.to_string()))?;
+            desk.set_priority(actor, id, priority).await?
+        }
+        "owner" => desk.set_owner(actor, id, body.owner.as_deref()).await?,
+        "merge" => {
+            let into = desk
+                .find(actor, &need(body.into, "into", a)?)
+                .await
+                .map_err(hide)?;
+            desk.merge(actor, id, into.id).await?
+        }
+        "split" => {
+            let article = need(body.article, "article", a)?;
+            let queue = body.queue.unwrap_or_else(|| ticket.queue.clone());
+            desk.split(actor, id, article, &queue, body.title.as_deref())
+                .await?
+        }
+        "links" => {
+            let other = desk
+                .find(actor, &need(body.other, "other", a)?)
+                .await
+                .map_err(hide)?;
+            let kind = body.kind.unwrap_or(LinkKind::Normal);
+            desk.link(actor, id, other.id, kind).await?
+        }
+        "watch" => {
+            let op = if body.watch.unwrap_or(true) {
+                Op::Watch
+            } else {
+                Op::Unwatch
+            };
+            desk.apply(actor, id, op).await?
+        }
         _ => return Err(Problem::not_found(format!("no action {action:?}"))),
     };
     Ok(Json(json!({ "ticket": committed.ticket })))
+}
+
+/// A new ticket as the API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketBody {
+    queue: String,
+    title: String,
+    text: String,
+    customer: Option<String>,
+    priority: Option<u8>,
+}
+
+/// `POST /api/tickets`: an agent records a phone call for a customer; a customer writes in
+/// through the web.
+pub async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    Json(body): Json<NewTicketBody>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let channel = match caller.actor {
+        Actor::Customer(_) => Channel::Web,
+        _ => Channel::Phone,
+    };
+    let mut input = NewTicket::new(body.queue, body.title, channel, Message::text(body.text));
+    input.customer = body.customer;
+    if let Some(priority) = body.priority {
+        input.priority =
+            Some(Priority::new(priority).map_err(|e| Problem::invalid(e.to_string()))?);
+    }
+    let committed = app.desk.create_ticket(&caller.actor, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "ticket": committed.ticket })),
+    ))
+}
+
+/// `GET /api/tickets/{number}/attachments/{hash}`: the bytes, always as a download.
+pub async fn attachment(
+    State(app): State<App>,
+    caller: Caller,
+    Path((number, hash)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let desk = &app.desk;
+    let ticket = desk.find(&caller.actor, &number).await.map_err(hide)?;
+    let hash = ContentHash(hash);
+    let data = desk.attachment(&caller.actor, ticket.id, &hash).await?;
+    let articles = desk.articles(&caller.actor, ticket.id).await?;
+    let meta = articles
+        .iter()
+        .flat_map(|a| &a.attachments)
+        .find(|a| a.hash == hash)
+        .ok_or_else(|| Problem::not_found("no such attachment"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&meta.content_type)),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", download_name(&meta.name)),
+            ),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+/// A content type safe to name in a header (anything else is served as bytes).
+fn content_type(declared: &str) -> String {
+    let ok = !declared.is_empty()
+        && declared.len() < 128
+        && declared
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/+-.;= ".contains(&b));
+    if ok {
+        declared.to_string()
+    } else {
+        "application/octet-stream".into()
+    }
+}
+
+/// A file name for `Content-Disposition`: no path, no quotes or control characters, ASCII.
+fn download_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    if clean.is_empty() {
+        "attachment".into()
+    } else {
+        clean.chars().take(200).collect()
+    }
+}
+
+/// `GET /api/events`: server-sent events of what the caller may see, from `Last-Event-ID`
+/// (or `?after=`), live.
+pub async fn events(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(params): Query<EventsParams>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Problem> {
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let after = match resumed.or(params.after) {
+        Some(after) => after,
+        None => app.desk.last_seq().await?,
+    };
+    let stream = app.desk.follow(caller.actor, after).map(|event| {
+        Ok(match event {
+            Ok(event) => SseEvent::default()
+                .id(event.seq.to_string())
+                .event(event.kind.history_type())
+                .json_data(&event)
+                .unwrap_or_else(|_| SseEvent::default().comment("unencodable event")),
+            Err(e) => SseEvent::default().event("error").data(e.to_string()),
+        })
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsParams {
+    after: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

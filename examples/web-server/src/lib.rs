@@ -56,9 +56,14 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/api/session", post(api::sign_in).delete(api::sign_out))
-        .route("/api/tickets", get(api::tickets))
+        .route("/api/tickets", get(api::tickets).post(api::create))
         .route("/api/tickets/{number}", get(api::ticket))
         .route("/api/tickets/{number}/{action}", post(api::act))
+        .route(
+            "/api/tickets/{number}/attachments/{hash}",
+            get(api::attachment),
+        )
+        .route("/api/events", get(api::events))
         .route("/api/search", get(api::search))
         .route("/api/faq", get(api::faq_list))
         .route("/api/faq/{number}", get(api::faq_entry))

@@ -356,3 +356,225 @@ async fn search_faq_stats_and_hostile_input() {
     .await;
     assert_problem(&action, StatusCode::NOT_FOUND, "not_found");
 }
+
+#[tokio::test]
+async fn actions_creation_attachments_and_events() {
+    let (router, app) = demo_app().await;
+    let (cookie, csrf) = sign_in(&router, "anna", "demo-anna-2026").await;
+    let post = |path: &str, body: Value| {
+        Request::post(path)
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let new = |title: &str| {
+        post(
+            "/api/tickets",
+            json!({ "queue": "Allgemein", "title": title, "text": "Call back", "customer": "kunde1" }),
+        )
+    };
+    let created = send(&router, new("Phone: <script>alert(1)</script>")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    assert_eq!(
+        created.json["ticket"]["title"],
+        "Phone: <script>alert(1)</script>"
+    );
+    let number = created.json["ticket"]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = |action: &str| format!("/api/tickets/{number}/{action}");
+    for (action, body) in [
+        ("lock", json!({})),
+        (
+            "notes",
+            json!({ "text": "internal <b>note</b>", "notify": ["bernd"] }),
+        ),
+        ("replies", json!({ "text": "We call you back today." })),
+        ("priority", json!({ "priority": 5 })),
+        ("owner", json!({ "owner": "anna" })),
+        ("watch", json!({})),
+        (
+            "state",
+            json!({ "state": "pending reminder", "pending_until": "2030-01-02T09:00:00Z" }),
+        ),
+        ("move", json!({ "queue": "Vorstand" })),
+        ("unlock", json!({})),
+    ] {
+        let answer = send(&router, post(&path(action), body)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{action}: {}", answer.json);
+    }
+    let zoom = read(&router, &cookie, &format!("/api/tickets/{number}")).await;
+    let ticket = &zoom.json["ticket"];
+    assert_eq!(
+        (&ticket["queue"], &ticket["priority"]),
+        (&json!("Vorstand"), &json!(5))
+    );
+    let types: Vec<&str> = zoom.json["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "AddNote",
+        "SendAnswer",
+        "PriorityUpdate",
+        "Subscribe",
+        "Move",
+        "Unlock",
+    ] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    // Refusals: a missing field, an unknown field, a state that needs its time, a bad priority.
+    for (action, body, code) in [
+        ("notes", json!({}), "invalid"),
+        ("notes", json!({ "text": "x", "colour": "red" }), "invalid"),
+        ("state", json!({ "state": "pending reminder" }), "invalid"),
+        ("priority", json!({ "priority": 9 }), "invalid"),
+        ("move", json!({ "queue": "Nowhere" }), "not_found"),
+    ] {
+        let answer = send(&router, post(&path(action), body.clone())).await;
+        assert_eq!(
+            answer.json["code"], code,
+            "{action} {body}: {}",
+            answer.json
+        );
+    }
+    // Links, split and merge between tickets.
+    let other = send(&router, new("Second call")).await;
+    let second = other.json["ticket"]["number"].as_str().unwrap().to_string();
+    let linked = send(&router, post(&path("links"), json!({ "other": second }))).await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.json);
+    let article = zoom.json["articles"][0]["id"].clone();
+    let split = send(
+        &router,
+        post(
+            &path("split"),
+            json!({ "article": article, "title": "split off" }),
+        ),
+    )
+    .await;
+    assert_eq!(split.status, StatusCode::OK, "{}", split.json);
+    let merged = send(
+        &router,
+        post(
+            &format!("/api/tickets/{second}/merge"),
+            json!({ "into": number }),
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+    assert_eq!(merged.json["ticket"]["state"], "merged", "{}", merged.json);
+
+    // The customer sees the reply, not the note.
+    let (customer, _) = sign_in(&router, "kunde1", "demo-kunde1-2026").await;
+    let theirs = read(&router, &customer, &format!("/api/tickets/{number}")).await;
+    let bodies: Vec<&str> = theirs.json["articles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["body"].as_str().unwrap())
+        .collect();
+    assert!(bodies.contains(&"We call you back today."), "{bodies:?}");
+    assert!(!bodies.iter().any(|b| b.contains("internal")), "{bodies:?}");
+
+    // Attachments are downloads, named safely; a guessed hash is not found.
+    let mut message = ticketcore::Message::text("see the file");
+    message.attachments.push(ticketcore::NewAttachment {
+        name: "../../etc/\"passwd\".html".into(),
+        content_type: "text/html".into(),
+        inline: false,
+        data: b"<script>alert(1)</script>".to_vec(),
+    });
+    let input = ticketcore::NewTicket::new("Allgemein", "file", ticketcore::Channel::Web, message);
+    let with_file = app
+        .desk
+        .create_ticket(&Actor::customer("kunde1"), input)
+        .await
+        .unwrap()
+        .ticket;
+    let zoom = read(
+        &router,
+        &cookie,
+        &format!("/api/tickets/{}", with_file.number),
+    )
+    .await;
+    let hash = zoom.json["articles"][0]["attachments"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = router
+        .clone()
+        .oneshot(
+            get(&format!(
+                "/api/tickets/{}/attachments/{hash}",
+                with_file.number
+            ))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = response.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap();
+    assert_eq!(disposition, "attachment; filename=\"_passwd_.html\"");
+    assert_eq!(
+        response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff"
+    );
+    let guessed = read(
+        &router,
+        &cookie,
+        &format!(
+            "/api/tickets/{}/attachments/{}",
+            with_file.number,
+            "0".repeat(64)
+        ),
+    )
+    .await;
+    assert_problem(&guessed, StatusCode::NOT_FOUND, "not_found");
+    let elsewhere = read(
+        &router,
+        &cookie,
+        &format!("/api/tickets/{number}/attachments/{hash}"),
+    )
+    .await;
+    assert_problem(&elsewhere, StatusCode::NOT_FOUND, "not_found");
+
+    // Events: what the caller may see, from a position, as server-sent events.
+    let response = router
+        .clone()
+        .oneshot(
+            get("/api/events")
+                .header(header::COOKIE, &customer)
+                .header("last-event-id", "0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    while !seen.contains("event: SendAnswer") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("events arrive")
+            .expect("a frame")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(seen.contains("id: "), "{seen}");
+    assert!(
+        !seen.contains("AddNote"),
+        "a customer never hears of internal notes: {seen}"
+    );
+}
