@@ -10,6 +10,8 @@
 //! - [`spool`]: the mail spool an MTA's one-message process appends to and the desk's
 //!   resident process delivers from;
 //! - [`demo`]: the demo desk that `ticketctl demo` and the web server make on an empty store;
+//! - [`resident`]: the desk's resident process (maintenance, outbox, spool), which
+//!   `ticketctl serve-tick` and the web server run;
 //! - [`failure`]: why something failed, as one line and a sysexits-style status.
 //!
 //! ```no_run
@@ -29,6 +31,7 @@ pub mod demo;
 pub mod failure;
 mod journal;
 pub mod open;
+pub mod resident;
 pub mod spool;
 pub mod transfer;
 

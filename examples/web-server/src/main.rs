@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ticketcore::{Config, Desk};
+use ticketcore_app::resident::{self, Voice};
 use ticketcore_app::{Access, Failure, demo};
 use ticketcore_web::{App, router};
 
@@ -60,6 +61,17 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         (Some(_), _) => Arc::new(Desk::new(store)),
     };
+    // The desk's resident: maintenance, the outbox and the mail spool an MTA's `ticketctl
+    // ingest` fills (on redb this server holds the file, so nobody else can).
+    let held = desk.clone();
+    let resident = tokio::spawn(async move {
+        let voice = Voice {
+            say: &say,
+            complain: &complain,
+        };
+        let stop = resident::stopped();
+        resident::serve(&access, Some(held), RESIDENT_POLL, stop, voice).await
+    });
     let mut app = App::new(desk);
     app.secure_cookies = args.secure_cookies;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -70,11 +82,24 @@ async fn run(args: Args) -> Result<(), Failure> {
         .map_err(|e| Failure::failed(format!("the listening address: {e}")))?;
     println!("serving the desk at http://{address}");
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(resident::stopped())
         .await
-        .map_err(|e| Failure::failed(format!("serving: {e}")))
+        .map_err(|e| Failure::failed(format!("serving: {e}")))?;
+    match resident.await {
+        Ok(result) => result,
+        Err(e) => Err(Failure::failed(format!("the resident stopped: {e}"))),
+    }
+}
+
+/// The longest the resident sleeps between rounds.
+const RESIDENT_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn say(line: &str) {
+    println!("{line}");
+}
+
+fn complain(line: &str) {
+    eprintln!("ticketcore-web: {line}");
 }
 
 fn main() -> ExitCode {

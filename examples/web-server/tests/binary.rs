@@ -1,10 +1,24 @@
 //! The binary as a newcomer starts it: on an empty redb store it makes the demo desk, prints
-//! the sign-ins and serves; the public FAQ answers over a real socket.
+//! the sign-ins and serves; the public FAQ answers over a real socket; and as the desk's
+//! resident it delivers mail an MTA's `ticketctl ingest` leaves in the spool.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ticketcore_app::Access;
+use ticketcore_app::spool::Spool;
+
+/// One HTTP/1.1 exchange on a fresh connection: the whole response as text.
+fn http(address: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
 
 #[test]
 fn an_empty_store_gets_the_demo_desk_and_is_served() {
@@ -34,17 +48,66 @@ fn an_empty_store_gets_the_demo_desk_and_is_served() {
             .any(|l| l.contains("\"anna\"") && l.contains("demo-anna-2026")),
         "{printed:?}"
     );
-    let mut stream = TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "GET /api/faq HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let response = http(
+        &address,
+        &format!("GET /api/faq HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+    );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("content-security-policy"), "{response}");
     assert!(response.contains("\"entries\""), "{response}");
+
+    // Mail in the spool (what `ticketctl ingest` leaves while the server holds the file) is
+    // delivered by the server's resident.
+    let spool = Spool::of(&Access::new(&store).unwrap()).expect("a redb desk has a spool");
+    let start = Instant::now();
+    while spool.attended().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nobody attends the spool"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    spool
+        .drop_off(
+            b"From: Spooled Sender <spooled@example.net>\r\nTo: info@example.org\r\n\
+              Subject: Delivered by the resident\r\nMessage-ID: <spooled-1@example.net>\r\n\r\n\
+              Hello.\r\n",
+        )
+        .unwrap();
+    spool.ring();
+    let body = r#"{"login":"anna","password":"demo-anna-2026"}"#;
+    let signed_in = http(
+        &address,
+        &format!(
+            "POST /api/session HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let start = Instant::now();
+    loop {
+        let found = http(
+            &address,
+            &format!(
+                "GET /api/search?q=resident HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        );
+        if found.contains("Delivered by the resident") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not delivered: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
