@@ -24,7 +24,9 @@ use ticketcore::{
     Actor, ArticleId, Channel, FaqFound, Found, LinkKind, Message, NewTicket, Op, Paging, Priority,
     StateType, TicketQuery,
 };
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::problem::ProblemBody;
 use crate::session::{Caller, Reader, cookie, set_cookie};
 use crate::{App, Problem};
 
@@ -46,13 +48,14 @@ fn limit(limit: Option<usize>, default: usize) -> usize {
     limit.unwrap_or(default).clamp(1, MAX_PAGE)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SignIn {
     login: String,
     password: String,
 }
 
 /// `POST /api/session`: signs in, replacing any session the request came with.
+#[utoipa::path(post, path = "/api/session", request_body = SignIn, responses((status = 200, description = "signed in: sets the session cookie; the body names the actor and the CSRF token"), (status = 401, description = "unknown login or wrong password", body = ProblemBody), (status = 429, description = "too many failed sign-ins", body = ProblemBody)))]
 pub async fn sign_in(
     State(app): State<App>,
     headers: HeaderMap,
@@ -74,6 +77,7 @@ pub async fn sign_in(
 }
 
 /// `DELETE /api/session`: signs out.
+#[utoipa::path(delete, path = "/api/session", responses((status = 204, description = "signed out"), (status = 401, description = "no session", body = ProblemBody)))]
 pub async fn sign_out(State(app): State<App>, caller: Caller) -> Response {
     if let Some(id) = &caller.session {
         app.sessions.close(id);
@@ -85,7 +89,8 @@ pub async fn sign_out(State(app): State<App>, caller: Caller) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketsParams {
     queue: Option<String>,
     state_type: Option<String>,
@@ -94,6 +99,7 @@ pub struct TicketsParams {
 }
 
 /// `GET /api/tickets`: the caller's queue view, a page at a time.
+#[utoipa::path(get, path = "/api/tickets", params(TicketsParams), responses((status = 200, description = "a page of the queue view: tickets and the cursor of the next page"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn tickets(
     State(app): State<App>,
     caller: Caller,
@@ -125,6 +131,7 @@ pub async fn tickets(
 }
 
 /// `GET /api/tickets/{number}`: a ticket with the articles and history the caller may see.
+#[utoipa::path(get, path = "/api/tickets/{number}", params(("number" = String, Path, description = "ticket number")), responses((status = 200, description = "the ticket with the articles and history the caller may see"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn ticket(
     State(app): State<App>,
     caller: Caller,
@@ -150,7 +157,7 @@ fn hide(e: ticketcore::Error) -> Problem {
 }
 
 /// What an action's JSON body may say; each action reads its own fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ActionBody {
     text: Option<String>,
@@ -163,9 +170,11 @@ pub struct ActionBody {
     priority: Option<u8>,
     owner: Option<String>,
     into: Option<String>,
+    #[schema(value_type = Option<String>)]
     article: Option<ArticleId>,
     title: Option<String>,
     other: Option<String>,
+    #[schema(value_type = Option<String>)]
     kind: Option<LinkKind>,
     watch: Option<bool>,
 }
@@ -184,6 +193,7 @@ fn action_body(bytes: &[u8]) -> Result<ActionBody, Problem> {
 
 /// `POST /api/tickets/{number}/{action}`: lock, unlock, notes, replies, move, state,
 /// priority, owner, merge, split, links, watch; the body (JSON) names what the action needs.
+#[utoipa::path(post, path = "/api/tickets/{number}/{action}", params(("number" = String, Path, description = "ticket number"), ("action" = String, Path, description = "lock, unlock, notes, replies, move, state, priority, owner, merge, split, links or watch")), request_body = ActionBody, responses((status = 200, description = "the ticket after the action"), (status = 403, description = "no permission", body = ProblemBody), (status = 423, description = "locked by someone else", body = ProblemBody), (status = 409, description = "changed meanwhile", body = ProblemBody), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn act(
     State(app): State<App>,
     caller: Caller,
@@ -261,7 +271,7 @@ pub async fn act(
 }
 
 /// A new ticket as the API takes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicketBody {
     queue: String,
@@ -273,6 +283,7 @@ pub struct NewTicketBody {
 
 /// `POST /api/tickets`: an agent records a phone call for a customer; a customer writes in
 /// through the web.
+#[utoipa::path(post, path = "/api/tickets", request_body = NewTicketBody, responses((status = 201, description = "the new ticket"), (status = 400, description = "invalid", body = ProblemBody), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -296,6 +307,7 @@ pub async fn create(
 }
 
 /// `GET /api/tickets/{number}/attachments/{hash}`: the bytes, always as a download.
+#[utoipa::path(get, path = "/api/tickets/{number}/attachments/{hash}", params(("number" = String, Path, description = "ticket number"), ("hash" = String, Path, description = "the SHA-256 of the attachment")), responses((status = 200, description = "the bytes, as a download"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn attachment(
     State(app): State<App>,
     caller: Caller,
@@ -361,6 +373,7 @@ fn download_name(name: &str) -> String {
 
 /// `GET /api/events`: server-sent events of what the caller may see, from `Last-Event-ID`
 /// (or `?after=`), live.
+#[utoipa::path(get, path = "/api/events", params(EventsParams), responses((status = 200, description = "server-sent events of what the caller may see, id = sequence number; resumes after Last-Event-ID"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn events(
     State(app): State<App>,
     caller: Caller,
@@ -388,12 +401,14 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
     after: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     q: String,
     cursor: Option<String>,
@@ -401,6 +416,7 @@ pub struct SearchParams {
 }
 
 /// `GET /api/search?q=`: full-text search with the query language.
+#[utoipa::path(get, path = "/api/search", params(SearchParams), responses((status = 200, description = "hits ranked by relevance with snippets, and the cursor of the next page"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn search(
     State(app): State<App>,
     caller: Caller,
@@ -418,7 +434,8 @@ pub async fn search(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FaqParams {
     q: Option<String>,
     category: Option<String>,
@@ -428,6 +445,7 @@ pub struct FaqParams {
 
 /// `GET /api/faq`: the entries the reader may see (the public ones without sign-in), or
 /// those `q` finds.
+#[utoipa::path(get, path = "/api/faq", params(FaqParams), responses((status = 200, description = "FAQ entries the reader may see (public ones without sign-in)"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn faq_list(
     State(app): State<App>,
     Reader(caller): Reader,
@@ -452,6 +470,7 @@ pub async fn faq_list(
 }
 
 /// `GET /api/faq/{number}`: one entry, if the reader may see it.
+#[utoipa::path(get, path = "/api/faq/{number}", params(("number" = u64, Path, description = "FAQ entry number")), responses((status = 200, description = "the entry"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn faq_entry(
     State(app): State<App>,
     Reader(caller): Reader,
@@ -465,13 +484,15 @@ pub async fn faq_entry(
     Ok(Json(json!({ "entry": entry })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     days: Option<u64>,
 }
 
 /// `GET /api/stats?days=`: the desk's statistics over the last days, for what the caller
 /// may see.
+#[utoipa::path(get, path = "/api/stats", params(StatsParams), responses((status = 200, description = "statistics over the last days, for what the caller may see"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn stats(
     State(app): State<App>,
     caller: Caller,
@@ -483,6 +504,30 @@ pub async fn stats(
     Ok(Json(serde_json::to_value(stats).map_err(|e| {
         Problem::invalid(format!("statistics: {e}"))
     })?))
+}
+
+/// The API's description, generated from the handlers.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "ticketcore-web",
+        description = "The ticketcore desk's JSON API"
+    ),
+    paths(
+        sign_in, sign_out, tickets, create, ticket, act, attachment, events, search, faq_list,
+        faq_entry, stats
+    ),
+    components(schemas(SignIn, ActionBody, NewTicketBody, ProblemBody))
+)]
+pub struct ApiDoc;
+
+/// `GET /api/openapi.json`: the API's OpenAPI 3.1 description.
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+        .into_response()
 }
 
 /// Every other path.

@@ -68,6 +68,7 @@ pub fn router(app: App) -> Router {
         .route("/api/faq", get(api::faq_list))
         .route("/api/faq/{number}", get(api::faq_entry))
         .route("/api/stats", get(api::stats))
+        .route("/api/openapi.json", get(api::openapi))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(json_errors))

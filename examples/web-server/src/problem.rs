@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use ticketcore::{Error, StoreError};
 
 /// A refused or failed request.
@@ -69,9 +68,22 @@ impl From<Error> for Problem {
     }
 }
 
+/// The body every refusal answers with.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// One of unauthorized, forbidden, not_found, locked, conflict, invalid,
+    /// too_many_requests.
+    pub code: &'static str,
+    /// What happened, for a person.
+    pub message: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "code": self.code, "message": self.message }));
-        (self.status, body).into_response()
+        let body = ProblemBody {
+            code: self.code,
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
     }
 }

@@ -578,3 +578,40 @@ async fn actions_creation_attachments_and_events() {
         "a customer never hears of internal notes: {seen}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_description_names_every_route() {
+    let (router, _) = demo_app().await;
+    let doc = send(
+        &router,
+        get("/api/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(
+        doc.json["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc.json["openapi"]
+    );
+    let paths = doc.json["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/session", "post"),
+        ("/api/session", "delete"),
+        ("/api/tickets", "get"),
+        ("/api/tickets", "post"),
+        ("/api/tickets/{number}", "get"),
+        ("/api/tickets/{number}/{action}", "post"),
+        ("/api/tickets/{number}/attachments/{hash}", "get"),
+        ("/api/search", "get"),
+        ("/api/faq", "get"),
+        ("/api/faq/{number}", "get"),
+        ("/api/stats", "get"),
+        ("/api/events", "get"),
+    ] {
+        assert!(
+            paths.get(path).is_some_and(|p| p.get(method).is_some()),
+            "{method} {path} in the description"
+        );
+    }
+    assert!(doc.json["components"]["schemas"]["ProblemBody"].is_object());
+}
