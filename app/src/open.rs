@@ -88,6 +88,61 @@ impl Access {
     }
 }
 
+/// A long-running process's claim on a redb file it holds (the web server's): another
+/// process that finds the file in use learns at once who holds it, rather than waiting for
+/// it. The note beside the file goes when this is dropped.
+#[derive(Debug)]
+pub struct Holder {
+    note: Option<PathBuf>,
+}
+
+impl Access {
+    /// Announces `program` (this process) as the holder of a redb desk; nothing for other
+    /// stores, which any number of processes share.
+    pub fn announce(&self, program: &str) -> Holder {
+        let Access::Redb(path) = self else {
+            return Holder { note: None };
+        };
+        let note = holder_note(path);
+        let text = format!("{program}\n{}\n", std::process::id());
+        match std::fs::write(&note, text) {
+            Ok(()) => Holder { note: Some(note) },
+            Err(e) => {
+                tracing::warn!("cannot write {}: {e}", note.display());
+                Holder { note: None }
+            }
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(note) = &self.note
+            && holder(note).is_some_and(|(_, pid)| pid == std::process::id())
+        {
+            let _ = std::fs::remove_file(note);
+        }
+    }
+}
+
+/// Where the holder of the redb file `path` writes its name.
+fn holder_note(path: &std::path::Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".holder");
+    PathBuf::from(name)
+}
+
+/// The program and process named in a holder note, if that process still runs.
+fn holder(note: &std::path::Path) -> Option<(String, u32)> {
+    let text = std::fs::read_to_string(note).ok()?;
+    let mut lines = text.lines();
+    let program = lines.next()?.trim().to_string();
+    let pid: u32 = lines.next()?.trim().parse().ok()?;
+    let alive =
+        !cfg!(target_os = "linux") || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    alive.then_some((program, pid))
+}
+
 /// A backend this build was made without.
 #[allow(dead_code)]
 fn left_out(feature: &str) -> Failure {
@@ -131,7 +186,13 @@ mod redb {
 
     use ticketcore_redb::{OpenError, RedbStore};
 
+    use super::{holder, holder_note};
     use crate::failure::{Failure, TEMPORARY};
+
+    /// Who announced holding the file at `path`, if that process still runs.
+    fn held_by(path: &std::path::Path) -> Option<(String, u32)> {
+        holder(&holder_note(path))
+    }
 
     /// How long to wait for a redb file another process has open: MTAs start deliveries in
     /// parallel, and each holds the file only for its one commit.
@@ -143,18 +204,30 @@ mod redb {
         loop {
             match RedbStore::open(path) {
                 Ok(store) => return Ok(store),
-                Err(OpenError::InUse(_)) if started.elapsed() < IN_USE_PATIENCE => {
+                Err(e @ OpenError::InUse(_)) => {
+                    if let Some((program, pid)) = held_by(path) {
+                        return Err(Failure {
+                            message: format!(
+                                "the ticket database {} is held by {program} (pid {pid}), the \
+                                 desk's resident process: use the desk through it, or stop it \
+                                 first (mail piped to `ticketctl ingest` is spooled and \
+                                 delivered by it)",
+                                path.display()
+                            ),
+                            code: TEMPORARY,
+                        });
+                    }
+                    if started.elapsed() >= IN_USE_PATIENCE {
+                        return Err(Failure {
+                            message: format!(
+                                "{e} (waited {}s; try again later)",
+                                IN_USE_PATIENCE.as_secs()
+                            ),
+                            code: TEMPORARY,
+                        });
+                    }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(e @ OpenError::InUse(_)) => {
-                    return Err(Failure {
-                        message: format!(
-                            "{e} (waited {}s; try again later)",
-                            IN_USE_PATIENCE.as_secs()
-                        ),
-                        code: TEMPORARY,
-                    });
                 }
                 Err(e) => return Err(Failure::failed(format!("{}: {e}", path.display()))),
             }
@@ -189,6 +262,39 @@ mod tests {
             let e = Access::new(bad).unwrap_err();
             assert_eq!(e.code, crate::failure::USAGE, "{bad:?}: {}", e.message);
         }
+    }
+
+    #[tokio::test]
+    async fn a_held_redb_desk_names_its_holder_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("redb:{}", dir.path().join("desk.redb").display());
+        let access = Access::new(&url).unwrap();
+        let _open = access.store().await.unwrap();
+        let claim = access.announce("ticketcore-web");
+        let started = std::time::Instant::now();
+        let refused = access.store().await.err().unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "no waiting"
+        );
+        assert!(
+            refused.message.contains("held by ticketcore-web")
+                && refused
+                    .message
+                    .contains(&format!("pid {}", std::process::id())),
+            "{}",
+            refused.message
+        );
+        assert_eq!(refused.code, crate::failure::TEMPORARY);
+        assert!(!refused.message.contains('\n'));
+        drop(claim);
+        assert!(
+            !dir.path().join("desk.redb.holder").exists(),
+            "the note goes with it"
+        );
+        // A note left by a process that is gone names nobody.
+        std::fs::write(dir.path().join("desk.redb.holder"), "ghost\n4294967295\n").unwrap();
+        assert!(holder(&dir.path().join("desk.redb.holder")).is_none());
     }
 
     #[tokio::test]

@@ -38,6 +38,8 @@ struct Args {
 async fn run(args: Args) -> Result<(), Failure> {
     let access = Access::new(&args.store)?;
     let store = access.store().await?;
+    // Others who find a redb file in use learn that this server holds it.
+    let _holder = access.announce("ticketcore-web");
     let desk = match (store.config().await?, &args.config) {
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)

@@ -1,6 +1,7 @@
 //! The binary as a newcomer starts it: on an empty redb store it makes the demo desk, prints
 //! the sign-ins and serves; the public FAQ answers over a real socket; and as the desk's
-//! resident it delivers mail an MTA's `ticketctl ingest` leaves in the spool.
+//! resident it delivers mail an MTA's `ticketctl ingest` leaves in the spool, and another
+//! process that wants the file learns at once that the server holds it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -108,6 +109,22 @@ fn an_empty_store_gets_the_demo_desk_and_is_served() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Another process that wants the file learns at once who holds it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let refused = runtime
+        .block_on(Access::new(&store).unwrap().store())
+        .expect_err("the server holds the file");
+    assert!(started.elapsed() < Duration::from_secs(5), "no waiting");
+    assert!(
+        refused.message.contains("held by ticketcore-web")
+            && refused.message.contains(&format!("pid {}", child.id())),
+        "{}",
+        refused.message
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
