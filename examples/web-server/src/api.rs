@@ -492,12 +492,19 @@ pub struct StatsParams {
 
 /// `GET /api/stats?days=`: the desk's statistics over the last days, for what the caller
 /// may see.
-#[utoipa::path(get, path = "/api/stats", params(StatsParams), responses((status = 200, description = "statistics over the last days, for what the caller may see"), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
+#[utoipa::path(get, path = "/api/stats", params(StatsParams), responses((status = 200, description = "statistics over the last days, for what the caller may see"), (status = 403, description = "a customer", body = ProblemBody), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
 pub async fn stats(
     State(app): State<App>,
     caller: Caller,
     Query(params): Query<StatsParams>,
 ) -> Result<Json<Value>, Problem> {
+    if matches!(caller.actor, Actor::Customer(_)) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "statistics are for agents",
+        ));
+    }
     let days = params.days.unwrap_or(30).clamp(1, 366);
     let period = Period::last_days(app.desk.now().date_naive(), days);
     let stats = app.desk.stats(&caller.actor, period).await?;

@@ -316,7 +316,7 @@ async fn search_faq_stats_and_hostile_input() {
     );
     let (customer, _) = sign_in(&router, "kunde1", "demo-kunde1-2026").await;
     let refused = read(&router, &customer, "/api/stats").await;
-    assert_problem(&refused, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
 
     // Hostile input: an oversized body, bad UTF-8, malformed JSON, unknown paths and actions.
     let huge = send(
