@@ -230,26 +230,17 @@ impl<T: ReadableTable<&'static [u8], &'static [u8]>> Faq<'_, T> {
         start.push(0);
         let mut end = start.clone();
         end.extend_from_slice(&[0xff; 8]);
-        let mut out = BTreeSet::new();
-        for item in self
-            .0
-            .range::<&[u8]>(start.as_slice()..=end.as_slice())
-            .map_err(backend)?
-        {
-            let (key, _) = item.map_err(backend)?;
-            out.extend(number_at_end(key.value()));
-        }
-        Ok(out)
+        Ok(self.numbers_between(&start, &end)?.into_iter().collect())
     }
 
     fn all_numbers(&self) -> StoreResult<Vec<u64>> {
-        let (start, end) = (entry_key(0), entry_key(u64::MAX));
+        self.numbers_between(&entry_key(0), &entry_key(u64::MAX))
+    }
+
+    /// The entry numbers at the end of the keys from `start` to `end`, in key order.
+    fn numbers_between(&self, start: &[u8], end: &[u8]) -> StoreResult<Vec<u64>> {
         let mut out = Vec::new();
-        for item in self
-            .0
-            .range::<&[u8]>(start.as_slice()..=end.as_slice())
-            .map_err(backend)?
-        {
+        for item in self.0.range::<&[u8]>(start..=end).map_err(backend)? {
             let (key, _) = item.map_err(backend)?;
             out.extend(number_at_end(key.value()));
         }

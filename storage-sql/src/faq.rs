@@ -15,28 +15,18 @@ use crate::{SqlStore, decode, decode_text, encode};
 
 impl SqlStore {
     pub(crate) async fn faq_newest(&self, number: u64) -> StoreResult<Option<FaqEntry>> {
-        let rows = self
-            .db
-            .rows(
-                "SELECT doc FROM faq WHERE number = ?",
-                &[P::I(number as i64)],
-                &[K::T],
-            )
-            .await?;
-        rows.first()
-            .map(|row| decode(row.first(), "FAQ entry"))
-            .transpose()
+        let sql = "SELECT doc FROM faq WHERE number = ?";
+        Ok(self.faq_docs(sql, number).await?.into_iter().next())
     }
 
     pub(crate) async fn faq_all_versions(&self, number: u64) -> StoreResult<Vec<FaqEntry>> {
-        let rows = self
-            .db
-            .rows(
-                "SELECT doc FROM faq_versions WHERE number = ? ORDER BY version",
-                &[P::I(number as i64)],
-                &[K::T],
-            )
-            .await?;
+        let sql = "SELECT doc FROM faq_versions WHERE number = ? ORDER BY version";
+        self.faq_docs(sql, number).await
+    }
+
+    /// The entries `sql` selects (one `doc` column) for entry `number`.
+    async fn faq_docs(&self, sql: &str, number: u64) -> StoreResult<Vec<FaqEntry>> {
+        let rows = self.db.rows(sql, &[P::I(number as i64)], &[K::T]).await?;
         rows.iter()
             .map(|row| decode(row.first(), "FAQ entry"))
             .collect()

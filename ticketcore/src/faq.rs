@@ -193,6 +193,14 @@ impl FaqKey {
     }
 }
 
+/// Whether `entry` is among what `visible` (per state, the categories seen; `None`: all)
+/// lets a reader see.
+pub fn seen_in(visible: &BTreeMap<FaqState, Option<BTreeSet<String>>>, entry: &FaqEntry) -> bool {
+    visible
+        .get(&entry.state)
+        .is_some_and(|c| c.as_ref().is_none_or(|c| c.contains(&entry.category)))
+}
+
 /// An FAQ search or listing as a store runs it: terms analyzed, permissions turned into
 /// [`FaqQuery::visible`]. Without wanted phrases it lists, newest first.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -215,9 +223,7 @@ pub struct FaqQuery {
 impl FaqQuery {
     /// Whether `entry` passes the filters (not the terms, not the page position).
     pub fn admits(&self, entry: &FaqEntry) -> bool {
-        self.visible
-            .get(&entry.state)
-            .is_some_and(|c| c.as_ref().is_none_or(|c| c.contains(&entry.category)))
+        seen_in(&self.visible, entry)
             && self
                 .language
                 .as_ref()

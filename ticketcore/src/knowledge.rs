@@ -16,7 +16,9 @@ use crate::config::{Config, FaqCategory};
 use crate::desk::{Committed, Desk};
 use crate::error::{Error, Result};
 use crate::event::Actor;
-use crate::faq::{FAQ_COUNTER, FaqEntry, FaqKey, FaqQuery, FaqState, html_text, sanitize_html};
+use crate::faq::{
+    FAQ_COUNTER, FaqEntry, FaqKey, FaqQuery, FaqState, html_text, sanitize_html, seen_in,
+};
 use crate::finding::{MAX_PAGE, Snippet, first_passage, named_in_tree, parse};
 use crate::rules::Op;
 use crate::store::StoreError;
@@ -193,12 +195,6 @@ fn writes(config: &Config, actor: &Actor, category: &str) -> bool {
     }
 }
 
-fn sees(visible: &BTreeMap<FaqState, Option<BTreeSet<String>>>, entry: &FaqEntry) -> bool {
-    visible
-        .get(&entry.state)
-        .is_some_and(|c| c.as_ref().is_none_or(|c| c.contains(&entry.category)))
-}
-
 /// Refuses `actor` writing in `category`, or a category that does not exist.
 fn require_writer(config: &Config, actor: &Actor, category: &str) -> Result<()> {
     if config.faq_category(category).is_none() {
@@ -321,7 +317,7 @@ impl Desk {
         for _ in 0..self.attempts {
             let (config, viewer, visible) = self.faq_view(Some(actor)).await?;
             let current = match self.store.faq_entry(number).await? {
-                Some(entry) if sees(&visible, &entry) || viewer == Some(Viewer::System) => entry,
+                Some(entry) if seen_in(&visible, &entry) || viewer == Some(Viewer::System) => entry,
                 _ => return Err(Error::NotFound(format!("FAQ entry {number}"))),
             };
             require_writer(&config, actor, &current.category)?;
@@ -371,7 +367,7 @@ impl Desk {
     pub async fn faq_entry(&self, reader: Option<&Actor>, number: u64) -> Result<FaqEntry> {
         let (_, _, visible) = self.faq_view(reader).await?;
         match self.store.faq_entry(number).await? {
-            Some(entry) if sees(&visible, &entry) => Ok(entry),
+            Some(entry) if seen_in(&visible, &entry) => Ok(entry),
             _ => Err(Error::NotFound(format!("FAQ entry {number}"))),
         }
     }
