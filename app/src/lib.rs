@@ -12,6 +12,7 @@
 //! - [`demo`]: the demo desk that `ticketctl demo` and the web server make on an empty store;
 //! - [`resident`]: the desk's resident process (maintenance, outbox, spool), which
 //!   `ticketctl serve-tick` and the web server run;
+//! - [`answer`]: answers from templates and one-click actions (`[[macros]]`);
 //! - [`failure`]: why something failed, as one line and a sysexits-style status.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod answer;
 pub mod demo;
 pub mod failure;
 mod journal;

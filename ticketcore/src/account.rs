@@ -34,6 +34,11 @@ const LAST_USED_GRANULARITY: Duration = Duration::minutes(1);
 const TOKEN_PREFIX: &str = "tct_";
 /// Random bytes in a token's secret part (256 bits).
 const TOKEN_SECRET_BYTES: usize = 32;
+/// A browser session ends after this long unused.
+pub const SESSION_IDLE: Duration = Duration::hours(8);
+/// The most sessions one account keeps open (one per browser it signed in from); a sign-in
+/// beyond it ends the one used longest ago.
+const MAX_SESSIONS: usize = 32;
 
 /// Who signs in under a login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +130,25 @@ impl Account {
         self.refused_until.filter(|until| *until > now)
     }
 
+    /// Keeps `session`, dropping expired sessions and, beyond [`MAX_SESSIONS`], the one used
+    /// longest ago.
+    pub fn open_session(&mut self, session: ApiToken, now: DateTime<Utc>) {
+        self.tokens.retain(|t| !(t.session && t.expired(now)));
+        let open = self.tokens.iter().filter(|t| t.session).count();
+        if open >= MAX_SESSIONS
+            && let Some(oldest) = self
+                .tokens
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.session)
+                .min_by_key(|(_, t)| t.last_used)
+                .map(|(i, _)| i)
+        {
+            self.tokens.remove(oldest);
+        }
+        self.tokens.push(session);
+    }
+
     /// The token matching `presented`, if any.
     pub fn token(&self, presented: &str) -> Option<&ApiToken> {
         let hash = token_hash(presented);
@@ -147,6 +171,10 @@ pub struct ApiToken {
     /// When it was last used (to the minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<DateTime<Utc>>,
+    /// A browser session rather than an API token: made at sign-in, its expiry moves on with
+    /// every use ([`SESSION_IDLE`]), and it is not listed among the tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
 }
 
 impl ApiToken {

@@ -155,6 +155,41 @@ pub struct Template {
     pub body: String,
 }
 
+/// A one-click action on a ticket: an answer from a template and changes of state, queue or
+/// priority, applied in one commit (the account-application desk's "send the verification
+/// mail"). What it leaves out stays as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Macro {
+    /// Name, unique; what scripts and forms name.
+    pub name: String,
+    /// The button's text; the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The answer template sent to the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// The state afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// For a pending state: the reminder this many hours later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_hours: Option<u32>,
+    /// The queue afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// The priority afterwards (1..=5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+}
+
+impl Macro {
+    /// What its button says.
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
 /// What a matching filter sets on the incoming message's ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -367,6 +402,9 @@ pub struct Config {
     /// FAQ categories.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faq_categories: Vec<FaqCategory>,
+    /// One-click actions on a ticket (`[[macros]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub macros: Vec<Macro>,
     /// Mail filters.
     pub filters: Vec<Filter>,
     /// Mail settings.
@@ -393,6 +431,7 @@ impl Default for Config {
             customers: Vec::new(),
             templates: Vec::new(),
             faq_categories: Vec::new(),
+            macros: Vec::new(),
             filters: Vec::new(),
             mail: MailSettings::default(),
             notifications: NotificationSettings::default(),
@@ -681,6 +720,28 @@ impl Config {
                 && !categories.contains(parent)
             {
                 problem(at, format!("parent category {parent:?} does not exist"));
+            }
+        }
+        unique(self.macros.iter().map(|m| &m.name), "macro", &mut problem);
+        for m in &self.macros {
+            let at = format!("macro {:?}", m.name);
+            if let Some(t) = m.reply.as_ref().filter(|t| !templates.contains(t.as_str())) {
+                problem(at.clone(), format!("unknown template {t:?}"));
+            }
+            if let Some(q) = m.queue.as_ref().filter(|q| !queues.contains(q.as_str())) {
+                problem(at.clone(), format!("unknown queue {q:?}"));
+            }
+            if let Some(s) = m.state.as_ref().filter(|s| !states.contains(s.as_str())) {
+                problem(at.clone(), format!("unknown state {s:?}"));
+            }
+            if m.priority.is_some_and(|p| !(1..=5).contains(&p)) {
+                problem(at.clone(), "priority must be 1..=5".into());
+            }
+            if m.reply.is_none() && m.state.is_none() && m.queue.is_none() && m.priority.is_none() {
+                problem(
+                    at,
+                    "does nothing: name a reply, state, queue or priority".into(),
+                );
             }
         }
         for calendar in &self.calendars {

@@ -130,6 +130,7 @@ type FollowUpThen<'a> = &'a (dyn Fn(&Config, FollowUpAction, &Ticket) -> Option<
 enum Plan<'a> {
     Create(&'a NewTicket, Option<Then<'a>>),
     Apply(TicketId, &'a Op),
+    ApplyAll(TicketId, &'a [Op]),
     FollowUp {
         ticket: TicketId,
         article: ArticleId,
@@ -442,6 +443,16 @@ impl Desk {
                     followed_by(ctx, change, |t| then.and_then(|then| then(&config, t)))?
                 }
                 Plan::Apply(id, op) => rules::apply(ctx, &self.load(*id).await?, op)?,
+                Plan::ApplyAll(id, ops) => {
+                    let Some((first, rest)) = ops.split_first() else {
+                        return Err(Error::Invalid("no operation to apply".into()));
+                    };
+                    let mut change = rules::apply(ctx, &self.load(*id).await?, first)?;
+                    for op in rest {
+                        change = followed_by(ctx, change, |_| Some(op.clone()))?;
+                    }
+                    change
+                }
                 Plan::FollowUp {
                     ticket,
                     article,
@@ -582,6 +593,17 @@ impl Desk {
     /// Applies one operation to a ticket.
     pub async fn apply(&self, actor: &Actor, ticket: TicketId, op: Op) -> Result<Committed> {
         Ok(self.execute(actor, Plan::Apply(ticket, &op)).await?.1)
+    }
+
+    /// Applies several operations to a ticket in one commit, each to the ticket the ones
+    /// before it left (a one-click action: answer, then state and queue); all or none.
+    pub async fn apply_all(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        ops: &[Op],
+    ) -> Result<Committed> {
+        Ok(self.execute(actor, Plan::ApplyAll(ticket, ops)).await?.1)
     }
 
     /// Locks the ticket for the acting agent (who becomes owner).

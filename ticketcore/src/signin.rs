@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::account::{self, Account, ApiToken, DECOY_HASH, Holder, StoredAccount};
+use crate::account::{self, Account, ApiToken, DECOY_HASH, Holder, SESSION_IDLE, StoredAccount};
 use crate::desk::Desk;
 use crate::error::{Error, Result};
 use crate::event::Actor;
@@ -213,6 +213,7 @@ impl Desk {
             created: now,
             expires,
             last_used: None,
+            session: false,
         };
         self.update_account(&login, Some(holder), |account| {
             claim(account, holder)?;
@@ -229,16 +230,61 @@ impl Desk {
         Ok(token)
     }
 
-    /// The API tokens of `of` (hashes, names, dates: never the tokens).
+    /// The API tokens of `of` (hashes, names, dates: never the tokens); sessions are not
+    /// among them.
     pub async fn tokens(&self, by: &Actor, of: &Actor) -> Result<Vec<ApiToken>> {
         let (holder, login) = self.may_manage(by, of).await?;
-        Ok(self
+        let mut tokens = self
             .store
             .account(&login)
             .await?
             .filter(|a| a.account.holder == Some(holder))
             .map(|a| a.account.tokens)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        tokens.retain(|t| !t.session);
+        Ok(tokens)
+    }
+
+    /// Signs in (as [`sign_in`](Desk::sign_in)) and opens a browser session: a token kept,
+    /// like an API token, only as a hash in the account, so every process serving the desk
+    /// knows it, [`actor_for_token`](Desk::actor_for_token) accepts it, and it ends at
+    /// [`end_session`](Desk::end_session) or after [`SESSION_IDLE`] unused. Returns the actor
+    /// and the token (for the cookie), which is new at every sign-in.
+    pub async fn open_session(&self, login: &str, password: &str) -> Result<(Actor, String)> {
+        let actor = self.sign_in(login, password).await?;
+        let token = account::token_for(login, secret_bytes()?);
+        let now = self.now();
+        let hash = account::token_hash(&token);
+        let session = ApiToken {
+            name: format!("session {}", &hash[..16]),
+            hash,
+            created: now,
+            expires: Some(now + SESSION_IDLE),
+            last_used: Some(now),
+            session: true,
+        };
+        self.update_account(login, None, |account| {
+            account.open_session(session.clone(), now);
+            Ok(())
+        })
+        .await?;
+        Ok((actor, token))
+    }
+
+    /// Ends the session `token` opened, in every process; an unknown one is already ended.
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        let Some(login) = account::token_login(token.trim()) else {
+            return Ok(());
+        };
+        if self.store.account(&login).await?.is_none() {
+            return Ok(());
+        }
+        let hash = account::token_hash(token.trim());
+        self.update_account(&login, None, |account| {
+            account.tokens.retain(|t| !(t.session && t.hash == hash));
+            Ok(())
+        })
+        .await
     }
 
     /// Revokes the token of `of` named `name`: it stops working at once, in every process.
@@ -265,10 +311,11 @@ impl Desk {
         let found = stored.account.token(token.trim()).ok_or_else(unknown)?;
         let now = self.now();
         if found.expired(now) {
-            return Err(Error::Unauthorized(format!(
-                "API token {:?} expired",
-                found.name
-            )));
+            return Err(Error::Unauthorized(if found.session {
+                "the session has ended; sign in again".into()
+            } else {
+                format!("API token {:?} expired", found.name)
+            }));
         }
         let actor = holder.actor(&login);
         self.door(&actor).await?;
@@ -278,6 +325,9 @@ impl Desk {
             let hash = found.hash.clone();
             if let Some(t) = account.tokens.iter_mut().find(|t| t.hash == hash) {
                 t.last_used = Some(now);
+                if t.session {
+                    t.expires = Some(now + SESSION_IDLE);
+                }
             }
             match self.store.save_account(&account, stored.version).await {
                 Ok(_) | Err(StoreError::Conflict(_)) => {}

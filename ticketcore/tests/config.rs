@@ -871,3 +871,22 @@ async fn tickets_of_a_configured_customer_carry_their_company() -> ticketcore::R
     );
     Ok(())
 }
+
+#[test]
+fn one_click_actions_name_what_exists() {
+    for (line, message) in [
+        (
+            "reply = \"no-such-template\"",
+            "unknown template \"no-such-template\"",
+        ),
+        ("state = \"waiting\"", "unknown state \"waiting\""),
+        ("queue = \"Nowhere\"", "unknown queue \"Nowhere\""),
+        ("priority = 9", "priority must be 1..=5"),
+        ("", "does nothing"),
+    ] {
+        let toml = format!("{EXAMPLE}\n[[macros]]\nname = \"ask\"\n{line}\n");
+        assert_refused(&toml, "macro \"ask\"", message);
+    }
+    let fine = format!("{EXAMPLE}\n[[macros]]\nname = \"ask\"\nstate = \"open\"\npriority = 4\n");
+    assert_eq!(Config::from_toml(&fine).unwrap().macros[0].label(), "ask");
+}

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ticketcore::{Actor, Channel, Committed, Config, Desk, Message, NewTicket, Priority, Ticket};
-use ticketcore_mail::template::Variables;
 use ticketcore_mail::{Outbox, transport};
 
 use crate::view::agent;
@@ -125,22 +124,17 @@ pub async fn reply(
 ) -> Result<u8, Failure> {
     let (desk, actor, ticket) = target(access, login, number).await?;
     let config = desk.config().await?;
-    let mut message = Message::default();
-    if let Some(name) = template {
-        let template = config
-            .template(name)
-            .ok_or_else(|| Failure::failed(format!("no template {name:?} in the configuration")))?;
-        let customer = match &ticket.customer {
-            Some(login) => desk.customer(&actor, login).await?,
-            None => None,
-        };
-        let (name, email) = customer
-            .map(|c| (c.name, c.email))
-            .unwrap_or_else(|| (ticket.customer.clone().unwrap_or_default(), String::new()));
-        let variables = Variables::of(&config, &ticket, &name, &email);
-        message.subject = variables.render(&template.subject);
-        message.body = variables.render(&template.body);
-    }
+    let mut message = match template {
+        Some(name) => ticketcore_app::answer::from_template(&desk, &actor, &ticket, name)
+            .await
+            .map_err(|e| match e {
+                ticketcore::Error::NotFound(_) => {
+                    Failure::failed(format!("no template {name:?} in the configuration"))
+                }
+                e => e.into(),
+            })?,
+        None => Message::default(),
+    };
     if let Some(text) = text {
         if !message.body.is_empty() && !message.body.ends_with('\n') {
             message.body.push('\n');

@@ -27,7 +27,7 @@ use ticketcore::{
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::problem::ProblemBody;
-use crate::session::{Caller, Reader, cookie, set_cookie};
+use crate::session::{Caller, Reader, cookie, csrf_token, set_cookie};
 use crate::{App, Problem};
 
 /// A page position as the API hands it out: opaque, URL-safe.
@@ -61,14 +61,9 @@ pub async fn sign_in(
     headers: HeaderMap,
     Json(body): Json<SignIn>,
 ) -> Result<Response, Problem> {
-    let actor = app.desk.sign_in(&body.login, &body.password).await?;
-    let mut parts = axum::http::Request::new(()).into_parts().0;
-    parts.headers = headers;
-    if let Some(old) = cookie(&parts) {
-        app.sessions.close(&old);
-    }
-    let (id, csrf) = app.sessions.open(actor.clone())?;
-    let body = Json(json!({ "actor": actor.to_string(), "csrf": csrf }));
+    let (actor, id) = app.desk.open_session(&body.login, &body.password).await?;
+    end_session(&app, &headers).await;
+    let body = Json(json!({ "actor": actor.to_string(), "csrf": csrf_token(&id) }));
     Ok((
         [(header::SET_COOKIE, set_cookie(&id, app.secure_cookies))],
         body,
@@ -76,17 +71,28 @@ pub async fn sign_in(
         .into_response())
 }
 
+/// Ends the session the request came with, if any: a sign-in replaces it, a sign-out ends it.
+pub(crate) async fn end_session(app: &App, headers: &HeaderMap) {
+    let mut parts = axum::http::Request::new(()).into_parts().0;
+    parts.headers = headers.clone();
+    if let Some(old) = cookie(&parts)
+        && let Err(e) = app.desk.end_session(&old).await
+    {
+        tracing::warn!("could not end a session: {e}");
+    }
+}
+
 /// `DELETE /api/session`: signs out.
 #[utoipa::path(delete, path = "/api/session", responses((status = 204, description = "signed out"), (status = 401, description = "no session", body = ProblemBody)))]
-pub async fn sign_out(State(app): State<App>, caller: Caller) -> Response {
+pub async fn sign_out(State(app): State<App>, caller: Caller) -> Result<Response, Problem> {
     if let Some(id) = &caller.session {
-        app.sessions.close(id);
+        app.desk.end_session(id).await?;
     }
-    (
+    Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, set_cookie("", app.secure_cookies))],
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

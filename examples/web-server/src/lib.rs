@@ -6,11 +6,12 @@
 //! token as `Authorization: Bearer`), the queue view, a ticket with its articles and history,
 //! locks, search, the FAQ and statistics. Errors are JSON `{"code","message"}`.
 //!
-//! Security: session ids are random 256-bit secrets kept only as SHA-256 hashes, the cookie is
+//! Security: sessions are the Desk's (random 256-bit secrets kept only as SHA-256 hashes in
+//! the store, so every server process on a desk shares them); the cookie is
 //! `HttpOnly; SameSite=Strict` (and `Secure` when served over TLS) and replaced at every
-//! sign-in; a request that changes something on a session names the session's CSRF token in
-//! `X-CSRF-Token`; request bodies are limited; every response carries a Content-Security-Policy
-//! and `nosniff`.
+//! sign-in; a request that changes something on a session names the session's CSRF token
+//! (`X-CSRF-Token`, or a form field); request bodies are limited; every response carries a
+//! Content-Security-Policy and `nosniff`.
 
 use std::sync::Arc;
 
@@ -25,7 +26,6 @@ mod problem;
 mod session;
 
 pub use problem::Problem;
-pub use session::Sessions;
 
 /// The largest request body accepted (a form with attachments); larger ones get 413.
 pub const MAX_BODY: usize = 25 << 20;
@@ -35,18 +35,15 @@ pub const MAX_BODY: usize = 25 << 20;
 pub struct App {
     /// The desk.
     pub desk: Arc<Desk>,
-    /// Signed-in sessions.
-    pub sessions: Arc<Sessions>,
     /// Whether cookies carry `Secure` (served over TLS, directly or behind a proxy).
     pub secure_cookies: bool,
 }
 
 impl App {
-    /// An app over `desk` with no sessions yet.
+    /// An app over `desk`, its cookies without `Secure`.
     pub fn new(desk: Arc<Desk>) -> App {
         App {
             desk,
-            sessions: Arc::new(Sessions::default()),
             secure_cookies: false,
         }
     }

@@ -1,17 +1,14 @@
-//! Signed-in sessions and how a request says who it is.
+//! How a request says who it is: a session cookie or an API token, both checked by the Desk.
 //!
-//! A session id is 256 random bits, handed out once in the cookie and kept here only as its
-//! SHA-256 hash, with the actor, a CSRF token and an expiry that every use pushes back.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! A session is the Desk's ([`Desk::open_session`](ticketcore::Desk::open_session)): a token
+//! kept only as a hash in the store, so every server process on the desk knows it and a
+//! sign-out ends it everywhere. Its CSRF token is derived from it (SHA-256 of the session
+//! under a fixed label), so any process can check it and another site, which cannot read the
+//! cookie, cannot name it.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::http::{Method, StatusCode, header};
 use sha2::{Digest, Sha256};
 use ticketcore::Actor;
 
@@ -19,94 +16,28 @@ use crate::{App, Problem};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tc_session";
-/// The header a state-changing request on a session names its CSRF token in.
+/// The header a state-changing API request on a session names its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// A session ends after this long unused.
-const IDLE: Duration = Duration::from_secs(8 * 3600);
-/// The most sessions held at once; the oldest unused ones go first beyond it.
-const MAX_SESSIONS: usize = 100_000;
 
-/// One signed-in session.
-#[derive(Debug, Clone)]
-struct Session {
-    actor: Actor,
-    csrf: String,
-    used: Instant,
+/// The CSRF token of session `id`.
+pub fn csrf_token(id: &str) -> String {
+    let digest = Sha256::digest(format!("ticketcore-web csrf\0{id}").as_bytes());
+    digest[..24].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The sessions of this process, by the hash of their id.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    by_hash: Mutex<HashMap<[u8; 32], Session>>,
+/// Whether `named` is session `id`'s CSRF token, compared in constant time.
+pub fn csrf_matches(id: &str, named: &str) -> bool {
+    let expected = csrf_token(id);
+    expected.len() == named.len()
+        && expected
+            .bytes()
+            .zip(named.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
-/// A new random secret, URL-safe.
-fn secret() -> Result<String, Problem> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "conflict",
-            format!("no randomness for a session: {e}"),
-        )
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn hash(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
-}
-
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        self.by_hash.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Opens a session for `actor`; returns its id (for the cookie) and CSRF token.
-    pub fn open(&self, actor: Actor) -> Result<(String, String), Problem> {
-        let (id, csrf) = (secret()?, secret()?);
-        let mut sessions = self.lock();
-        if sessions.len() >= MAX_SESSIONS {
-            let now = Instant::now();
-            sessions.retain(|_, s| now.duration_since(s.used) < IDLE);
-            if sessions.len() >= MAX_SESSIONS
-                && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.used).map(|(k, _)| *k)
-            {
-                sessions.remove(&oldest);
-            }
-        }
-        sessions.insert(
-            hash(&id),
-            Session {
-                actor,
-                csrf: csrf.clone(),
-                used: Instant::now(),
-            },
-        );
-        Ok((id, csrf))
-    }
-
-    /// The live session of `id` (its use pushes the expiry back).
-    fn get(&self, id: &str) -> Option<Session> {
-        let mut sessions = self.lock();
-        let key = hash(id);
-        let session = sessions.get_mut(&key)?;
-        if session.used.elapsed() >= IDLE {
-            sessions.remove(&key);
-            return None;
-        }
-        session.used = Instant::now();
-        Some(session.clone())
-    }
-
-    /// Ends the session of `id`.
-    pub fn close(&self, id: &str) {
-        self.lock().remove(&hash(id));
-    }
-}
-
-/// The session id the request's cookie names.
-pub fn cookie(parts: &Parts) -> Option<String> {
+/// The value of cookie `name` in the request.
+pub fn cookie_named(parts: &Parts, name: &str) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -114,8 +45,13 @@ pub fn cookie(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
+}
+
+/// The session id the request's cookie names.
+pub fn cookie(parts: &Parts) -> Option<String> {
+    cookie_named(parts, COOKIE).filter(|id| !id.is_empty())
 }
 
 /// The `Set-Cookie` value for session `id` (an empty id removes the cookie).
@@ -138,8 +74,14 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct Reader(pub Option<Caller>);
 
+/// A browser's visitor for the HTML pages: signed in by cookie or not; an ended session is
+/// not signed in. Forms name the CSRF token in a field, which the handler checks.
+#[derive(Debug, Clone)]
+pub struct Visitor(pub Option<Caller>);
+
 impl Caller {
-    async fn of(parts: &Parts, app: &App) -> Result<Option<Caller>, Problem> {
+    /// Who the request is, without checking a CSRF token.
+    async fn identify(parts: &Parts, app: &App) -> Result<Option<Caller>, Problem> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -155,24 +97,41 @@ impl Caller {
         let Some(id) = cookie(parts) else {
             return Ok(None);
         };
-        let session = app
-            .sessions
-            .get(&id)
-            .ok_or_else(|| Problem::unauthorized("the session has ended; sign in again"))?;
-        // A session's changes name its CSRF token: another site's forged request cannot.
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let named = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if !safe && named != Some(session.csrf.as_str()) {
-            return Err(Problem::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                "missing or wrong CSRF token (X-CSRF-Token)",
-            ));
-        }
+        let actor = app.desk.actor_for_token(&id).await.map_err(|e| match e {
+            ticketcore::Error::Unauthorized(_) => {
+                Problem::unauthorized("the session has ended; sign in again")
+            }
+            e => e.into(),
+        })?;
         Ok(Some(Caller {
-            actor: session.actor,
+            actor,
             session: Some(id),
         }))
+    }
+
+    /// Who the request is; a session's change must name its CSRF token in the header.
+    async fn of(parts: &Parts, app: &App) -> Result<Option<Caller>, Problem> {
+        let caller = Caller::identify(parts, app).await?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if let Some(Caller {
+            session: Some(id), ..
+        }) = &caller
+        {
+            let named = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if !safe && !named.is_some_and(|named| csrf_matches(id, named)) {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "missing or wrong CSRF token (X-CSRF-Token)",
+                ));
+            }
+        }
+        Ok(caller)
+    }
+
+    /// This session's CSRF token (none for a token's caller).
+    pub fn csrf(&self) -> String {
+        self.session.as_deref().map(csrf_token).unwrap_or_default()
     }
 }
 
@@ -191,5 +150,22 @@ impl FromRequestParts<App> for Reader {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         Ok(Reader(Caller::of(parts, app).await?))
+    }
+}
+
+impl FromRequestParts<App> for Visitor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(Problem::invalid(
+                "the pages take a session cookie; scripts use the API under /api",
+            ));
+        }
+        match Caller::identify(parts, app).await {
+            Ok(caller) => Ok(Visitor(caller)),
+            Err(p) if p.status == StatusCode::UNAUTHORIZED => Ok(Visitor(None)),
+            Err(p) => Err(p),
+        }
     }
 }

@@ -306,6 +306,7 @@ macro_rules! conformance_suite {
             accounts_are_versioned,
             sign_in_and_throttle,
             api_tokens,
+            sessions,
             revocation_takes_effect_at_once,
             tick_sets_aside_what_it_cannot_process,
             follow_shows_each_viewer_its_share,

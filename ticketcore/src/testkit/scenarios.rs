@@ -1837,6 +1837,7 @@ pub async fn accounts_are_versioned(store: Arc<dyn Store>) {
         created: super::epoch(),
         expires: Some(super::epoch() + Duration::days(90)),
         last_used: None,
+        session: false,
     });
     assert_eq!(store.save_account(&anna, 1).await.unwrap(), 2);
     assert!(matches!(
@@ -2129,6 +2130,64 @@ pub async fn api_tokens(store: Arc<dyn Store>) {
             .await,
         Err(Error::Invalid(_))
     ));
+}
+
+/// A browser session is known to every desk on the store, moves its expiry on with use, ends
+/// when unused too long or signed out, and is new at every sign-in.
+pub async fn sessions(store: Arc<dyn Store>) {
+    let (desk, clock) = fixture(store.clone()).await;
+    let (other, _) = fixture(store.clone()).await;
+    let other = other.with_clock(Arc::new(clock.clone()));
+    desk.set_password(&Actor::System, &agent("anna"), "anna's passphrase")
+        .await
+        .unwrap();
+    assert!(matches!(
+        desk.open_session("anna", "wrong passphrase").await,
+        Err(Error::SignIn)
+    ));
+    let (actor, first) = desk
+        .open_session("anna", "anna's passphrase")
+        .await
+        .unwrap();
+    assert_eq!(actor, agent("anna"));
+    let (_, second) = desk
+        .open_session("anna", "anna's passphrase")
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    assert_eq!(other.actor_for_token(&first).await.unwrap(), agent("anna"));
+    assert!(
+        desk.tokens(&agent("anna"), &agent("anna"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "sessions are not API tokens"
+    );
+    // Used every few hours, it lives on; unused for the idle time, it ends.
+    for _ in 0..4 {
+        clock.advance(crate::account::SESSION_IDLE / 2);
+        assert_eq!(desk.actor_for_token(&first).await.unwrap(), agent("anna"));
+    }
+    assert!(matches!(
+        other.actor_for_token(&second).await,
+        Err(Error::Unauthorized(_))
+    ));
+    // Signed out in one process: ended in every one.
+    desk.end_session(&first).await.unwrap();
+    assert!(matches!(
+        other.actor_for_token(&first).await,
+        Err(Error::Unauthorized(_))
+    ));
+    desk.end_session(&first).await.unwrap();
+    desk.end_session("tct_not_a_session").await.unwrap();
+    // Many sign-ins keep a bounded number of sessions.
+    for _ in 0..40 {
+        desk.open_session("anna", "anna's passphrase")
+            .await
+            .unwrap();
+    }
+    let kept = store.account("anna").await.unwrap().unwrap().account.tokens;
+    assert!(kept.len() <= 32, "{} sessions kept", kept.len());
 }
 
 /// Disabling an account, removing it or revoking a permission counts from that actor's next
