@@ -5,7 +5,6 @@ use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use axum::Json;
@@ -21,22 +20,22 @@ use ticketcore::article::ContentHash;
 use ticketcore::finding::MAX_PAGE;
 use ticketcore::stats::Period;
 use ticketcore::{
-    Actor, ArticleId, Channel, FaqFound, Found, LinkKind, Message, NewTicket, Op, Paging, Priority,
-    StateType, TicketQuery,
+    Actor, Channel, FaqFound, Found, Message, NewTicket, Paging, Priority, StateType, TicketQuery,
 };
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::action::{ActionBody, hide, perform};
 use crate::problem::ProblemBody;
 use crate::session::{Caller, Reader, cookie, csrf_token, set_cookie};
 use crate::{App, Problem};
 
 /// A page position as the API hands it out: opaque, URL-safe.
-fn cursor<T: serde::Serialize>(key: &T) -> String {
+pub(crate) fn cursor<T: serde::Serialize>(key: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
 /// The page position a cursor names.
-fn uncursor<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
+pub(crate) fn uncursor<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
     URL_SAFE_NO_PAD
         .decode(text)
         .ok()
@@ -154,39 +153,19 @@ pub async fn ticket(
     })))
 }
 
-/// A malformed number is as unknown as a number nobody has: 404, not a hint at the format.
-fn hide(e: ticketcore::Error) -> Problem {
-    match e {
-        ticketcore::Error::Number(_) => Problem::not_found("no such ticket"),
-        e => e.into(),
-    }
-}
-
-/// What an action's JSON body may say; each action reads its own fields.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct ActionBody {
-    text: Option<String>,
-    subject: Option<String>,
-    visible_to_customer: bool,
-    notify: Vec<String>,
-    queue: Option<String>,
-    state: Option<String>,
-    pending_until: Option<DateTime<Utc>>,
-    priority: Option<u8>,
-    owner: Option<String>,
-    into: Option<String>,
-    #[schema(value_type = Option<String>)]
-    article: Option<ArticleId>,
-    title: Option<String>,
-    other: Option<String>,
-    #[schema(value_type = Option<String>)]
-    kind: Option<LinkKind>,
-    watch: Option<bool>,
-}
-
-fn need<T>(value: Option<T>, field: &str, action: &str) -> Result<T, Problem> {
-    value.ok_or_else(|| Problem::invalid(format!("{action} needs \"{field}\"")))
+/// `POST /api/tickets/{number}/{action}`: lock, unlock, notes, replies, move, state,
+/// priority, owner, merge, split, links, watch, macro; the body (JSON) names what the action needs.
+#[utoipa::path(post, path = "/api/tickets/{number}/{action}", params(("number" = String, Path, description = "ticket number"), ("action" = String, Path, description = "lock, unlock, notes, replies, move, state, priority, owner, merge, split, links, watch or macro (a one-click action named by \"name\")")), request_body = ActionBody, responses((status = 200, description = "the ticket after the action"), (status = 403, description = "no permission", body = ProblemBody), (status = 423, description = "locked by someone else", body = ProblemBody), (status = 409, description = "changed meanwhile", body = ProblemBody), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
+pub async fn act(
+    State(app): State<App>,
+    caller: Caller,
+    Path((number, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let ticket = app.desk.find(&caller.actor, &number).await.map_err(hide)?;
+    let body = action_body(&body)?;
+    let committed = perform(&app.desk, &caller.actor, &ticket, &action, body).await?;
+    Ok(Json(json!({ "ticket": committed.ticket })))
 }
 
 /// The action body: empty is `{}`.
@@ -195,85 +174,6 @@ fn action_body(bytes: &[u8]) -> Result<ActionBody, Problem> {
         return Ok(ActionBody::default());
     }
     serde_json::from_slice(bytes).map_err(|e| Problem::invalid(format!("the request body: {e}")))
-}
-
-/// `POST /api/tickets/{number}/{action}`: lock, unlock, notes, replies, move, state,
-/// priority, owner, merge, split, links, watch; the body (JSON) names what the action needs.
-#[utoipa::path(post, path = "/api/tickets/{number}/{action}", params(("number" = String, Path, description = "ticket number"), ("action" = String, Path, description = "lock, unlock, notes, replies, move, state, priority, owner, merge, split, links or watch")), request_body = ActionBody, responses((status = 200, description = "the ticket after the action"), (status = 403, description = "no permission", body = ProblemBody), (status = 423, description = "locked by someone else", body = ProblemBody), (status = 409, description = "changed meanwhile", body = ProblemBody), (status = 401, description = "no session or token", body = ProblemBody), (status = 404, description = "not found, or not for the caller to see", body = ProblemBody)))]
-pub async fn act(
-    State(app): State<App>,
-    caller: Caller,
-    Path((number, action)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<Value>, Problem> {
-    let desk = &app.desk;
-    let actor = &caller.actor;
-    let ticket = desk.find(actor, &number).await.map_err(hide)?;
-    let body = action_body(&body)?;
-    let id = ticket.id;
-    let a = action.as_str();
-    let committed = match a {
-        "lock" => desk.lock(actor, id).await?,
-        "unlock" => desk.unlock(actor, id).await?,
-        "notes" => {
-            let mut message = Message::text(need(body.text, "text", a)?);
-            message.subject = body.subject.unwrap_or_default();
-            let notify: Vec<&str> = body.notify.iter().map(String::as_str).collect();
-            desk.note(actor, id, message, body.visible_to_customer, &notify)
-                .await?
-        }
-        "replies" => {
-            let mut message = Message::text(need(body.text, "text", a)?);
-            message.subject = body.subject.unwrap_or_default();
-            desk.reply(actor, id, message).await?
-        }
-        "move" => {
-            desk.move_ticket(actor, id, &need(body.queue, "queue", a)?)
-                .await?
-        }
-        "state" => {
-            let state = need(body.state, "state", a)?;
-            desk.set_state(actor, id, &state, body.pending_until)
-                .await?
-        }
-        "priority" => {
-            let priority = Priority::new(need(body.priority, "priority", a)?)
-                .map_err(|e| Problem::invalid(e.to_string()))?;
-            desk.set_priority(actor, id, priority).await?
-        }
-        "owner" => desk.set_owner(actor, id, body.owner.as_deref()).await?,
-        "merge" => {
-            let into = desk
-                .find(actor, &need(body.into, "into", a)?)
-                .await
-                .map_err(hide)?;
-            desk.merge(actor, id, into.id).await?
-        }
-        "split" => {
-            let article = need(body.article, "article", a)?;
-            let queue = body.queue.unwrap_or_else(|| ticket.queue.clone());
-            desk.split(actor, id, article, &queue, body.title.as_deref())
-                .await?
-        }
-        "links" => {
-            let other = desk
-                .find(actor, &need(body.other, "other", a)?)
-                .await
-                .map_err(hide)?;
-            let kind = body.kind.unwrap_or(LinkKind::Normal);
-            desk.link(actor, id, other.id, kind).await?
-        }
-        "watch" => {
-            let op = if body.watch.unwrap_or(true) {
-                Op::Watch
-            } else {
-                Op::Unwatch
-            };
-            desk.apply(actor, id, op).await?
-        }
-        _ => return Err(Problem::not_found(format!("no action {action:?}"))),
-    };
-    Ok(Json(json!({ "ticket": committed.ticket })))
 }
 
 /// A new ticket as the API takes it.
@@ -329,7 +229,12 @@ pub async fn attachment(
         .flat_map(|a| &a.attachments)
         .find(|a| a.hash == hash)
         .ok_or_else(|| Problem::not_found("no such attachment"))?;
-    Ok((
+    Ok(download(meta, data))
+}
+
+/// A file as a download: never shown in the browser's page, its name made safe.
+pub(crate) fn download(meta: &ticketcore::article::Attachment, data: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, content_type(&meta.content_type)),
             (
@@ -339,7 +244,7 @@ pub async fn attachment(
         ],
         data,
     )
-        .into_response())
+        .into_response()
 }
 
 /// A content type safe to name in a header (anything else is served as bytes).

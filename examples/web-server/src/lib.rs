@@ -21,9 +21,17 @@ use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use ticketcore::Desk;
 
+mod action;
+mod agent;
 mod api;
+mod chart;
+mod form;
+mod knowledge;
+pub mod page;
+mod portal;
 mod problem;
 mod session;
+mod signin;
 
 pub use problem::Problem;
 
@@ -52,6 +60,27 @@ impl App {
 /// The server's routes.
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/", get(agent::home))
+        .route("/sign-in", get(signin::form).post(signin::submit))
+        .route("/sign-out", post(signin::sign_out))
+        .route("/desk", get(agent::dashboard))
+        .route("/desk/bulk", post(agent::bulk))
+        .route("/tickets/{number}", get(agent::ticket))
+        .route("/tickets/{number}/{action}", post(agent::act))
+        .route("/search", get(agent::search))
+        .route("/notifications", get(agent::notifications))
+        .route("/notifications/read", post(agent::mark_read))
+        .route("/stats", get(agent::stats))
+        .route("/portal", get(portal::portal))
+        .route("/portal/new", get(portal::new_form).post(portal::create))
+        .route("/faq", get(knowledge::index))
+        .route("/faq/{number}", get(knowledge::entry))
+        .route(
+            "/faq/{number}/attachments/{hash}",
+            get(knowledge::attachment),
+        )
+        .route("/lang/{code}", get(page::choose_language))
+        .route("/static/{name}", get(page::asset))
         .route("/api/session", post(api::sign_in).delete(api::sign_out))
         .route("/api/tickets", get(api::tickets).post(api::create))
         .route("/api/tickets/{number}", get(api::ticket))
@@ -77,11 +106,11 @@ pub fn router(app: App) -> Router {
 /// query, a wrong method) as the API's JSON problems, so every error has a `code`.
 async fn json_errors(response: axum::response::Response) -> axum::response::Response {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    let kind = response.headers().get(header::CONTENT_TYPE);
+    let answered = kind.is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || answered {
         return response;
     }
     let text = axum::body::to_bytes(response.into_body(), 4096)
