@@ -11,7 +11,7 @@ const PALETTE: [&str; 8] = [
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#999999",
 ];
 /// Width of every chart in user units; the page scales it.
-const W: f64 = 640.0;
+const W: f64 = 520.0;
 /// Longer labels are cut, so they cannot push the chart apart.
 const LABEL_CHARS: usize = 24;
 
