@@ -105,10 +105,13 @@ fn need<T>(value: Option<T>, field: &str, action: &str) -> Result<T, Problem> {
     value.ok_or_else(|| Problem::invalid(format!("{action} needs \"{field}\"")))
 }
 
-/// A malformed number is as unknown as a number nobody has: 404, not a hint at the format.
+/// A ticket not found, not the caller's to see, or with a malformed number: one 404 with
+/// one message, so a guess learns nothing about which tickets exist or the number format.
 pub fn hide(e: ticketcore::Error) -> Problem {
     match e {
-        ticketcore::Error::Number(_) => Problem::not_found("no such ticket"),
+        ticketcore::Error::Number(_) | ticketcore::Error::NotFound(_) => {
+            Problem::not_found("no such ticket")
+        }
         e => e.into(),
     }
 }

@@ -320,7 +320,7 @@ fn article(number: &str, a: &Article, zone: chrono_tz::Tz) -> serde_json::Value 
         "body": a.body,
         "attachments": a.attachments.iter().map(|f| json!({
             "name": f.name,
-            "size": f.size,
+            "size": crate::page::size(f.size),
             "url": format!("/api/tickets/{number}/attachments/{}", f.hash.0),
             "image": matches!(f.content_type.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp"),
         })).collect::<Vec<_>>(),

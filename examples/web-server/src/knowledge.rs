@@ -139,7 +139,7 @@ pub async fn entry(
                 "changed": when(entry.changed, zone),
                 "attachments": entry.attachments.iter().map(|a| json!({
                     "name": a.name,
-                    "size": a.size,
+                    "size": crate::page::size(a.size),
                     "url": format!("/faq/{}/attachments/{}", entry.number, a.hash.0),
                 })).collect::<Vec<_>>(),
             }),

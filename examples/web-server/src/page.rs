@@ -304,6 +304,15 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// A file's size as people read it.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
 /// A moment as people read it, in the desk's time zone.
 pub fn when(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
     at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()

@@ -200,8 +200,11 @@ async fn click(client: &Client, css: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_and_customer_in_chromium() {
     let Ok(chromedriver) = std::env::var("TICKETCORE_TEST_CHROMEDRIVER") else {
-        eprintln!(
-            "SKIPPED browser test (headless Chromium): set TICKETCORE_TEST_CHROMEDRIVER to chromedriver's path"
+        // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED browser test (headless Chromium): set TICKETCORE_TEST_CHROMEDRIVER to chromedriver's path (scripts/test-browser.sh)"
         );
         return;
     };
