@@ -900,32 +900,55 @@ impl Reader {
             .map_or(0, |v| v.value()))
     }
 
-    /// Up to `take` page keys after `after` in the index range of `prefix` whose tickets pass
-    /// the query's remaining filters.
+    /// Up to `take` tickets, in page order, after `q.after` in the index ranges of
+    /// `prefixes` that pass the query's remaining filters. The ranges are merged by page key,
+    /// so a ticket is read and decoded only when it is the next one of the page: a view over
+    /// many queues and states reads about a page of tickets, not a page per bucket.
     fn scan(
         &self,
         table: &ReadOnlyTable<&'static [u8], ()>,
         tickets: &ReadOnlyTable<&'static [u8], &'static [u8]>,
-        prefix: &[u8],
+        prefixes: &[Vec<u8>],
         q: &TicketQuery,
         take: usize,
         out: &mut Vec<(PageKey, Ticket)>,
     ) -> StoreResult<()> {
-        let start = match &q.after {
-            Some(after) => Bound::Excluded(keys::with_page(prefix, after)),
-            None => Bound::Included(prefix.to_vec()),
-        };
-        let end = Bound::Excluded(keys::after_prefix(prefix));
-        let range = (
-            start.as_ref().map(Vec::as_slice),
-            end.as_ref().map(Vec::as_slice),
-        );
-        let mut found = 0;
-        for entry in table.range::<&[u8]>(range).map_err(backend)? {
-            let (k, _) = entry.map_err(backend)?;
-            let Some(key) = keys::page_at_end(k.value()) else {
-                return Err(StoreError::Backend("corrupt index key".into()));
+        let mut ranges = Vec::with_capacity(prefixes.len());
+        for prefix in prefixes {
+            let start = match &q.after {
+                Some(after) => Bound::Excluded(keys::with_page(prefix, after)),
+                None => Bound::Included(prefix.clone()),
             };
+            let end = Bound::Excluded(keys::after_prefix(prefix));
+            let range = (
+                start.as_ref().map(Vec::as_slice),
+                end.as_ref().map(Vec::as_slice),
+            );
+            ranges.push(table.range::<&[u8]>(range).map_err(backend)?);
+        }
+        let next_key =
+            |range: &mut redb::Range<'_, &'static [u8], ()>| -> StoreResult<Option<PageKey>> {
+                match range.next() {
+                    None => Ok(None),
+                    Some(entry) => {
+                        let (k, _) = entry.map_err(backend)?;
+                        keys::page_at_end(k.value())
+                            .map(Some)
+                            .ok_or_else(|| StoreError::Backend("corrupt index key".into()))
+                    }
+                }
+            };
+        let mut heads = std::collections::BinaryHeap::new();
+        for (i, range) in ranges.iter_mut().enumerate() {
+            if let Some(key) = next_key(range)? {
+                heads.push(std::cmp::Reverse((key, i)));
+            }
+        }
+        let mut found = 0;
+        while let Some(std::cmp::Reverse((key, i))) = heads.pop() {
+            if let Some(next) = next_key(&mut ranges[i])? {
+                heads.push(std::cmp::Reverse((next, i)));
+            }
             let Some(doc) = tickets.get(keys::id(key.id).as_slice()).map_err(backend)? else {
                 continue;
             };
@@ -948,17 +971,11 @@ impl Reader {
         match &q.customer {
             Some(scope) => {
                 let own = self.table(&self.by_customer)?;
-                self.scan(
-                    own,
-                    tickets,
-                    &keys::owner_prefix(&scope.login),
-                    q,
-                    take,
-                    &mut found,
-                )?;
+                let prefix = [keys::owner_prefix(&scope.login)];
+                self.scan(own, tickets, &prefix, q, take, &mut found)?;
                 if let Some(company) = &scope.company {
                     let by_company = self.table(&self.by_company)?;
-                    let prefix = keys::owner_prefix(company);
+                    let prefix = [keys::owner_prefix(company)];
                     self.scan(by_company, tickets, &prefix, q, take, &mut found)?;
                 }
             }
@@ -980,9 +997,7 @@ impl Reader {
                         wanted.then_some(key)
                     })
                     .collect();
-                for bucket in buckets {
-                    self.scan(view, tickets, &bucket, q, take, &mut found)?;
-                }
+                self.scan(view, tickets, &buckets, q, take, &mut found)?;
             }
         }
         found.sort_by_key(|(k, _)| *k);

@@ -111,7 +111,7 @@ pub async fn tickets(
     Query(params): Query<TicketsParams>,
 ) -> Result<Json<Value>, Problem> {
     let mut query = TicketQuery {
-        limit: limit(params.limit, 50),
+        limit: limit(params.limit, 25),
         ..TicketQuery::default()
     };
     if let Some(queue) = params.queue {
