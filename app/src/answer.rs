@@ -78,6 +78,7 @@ pub async fn run_macro(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use std::sync::Arc;
     use ticketcore::StateType;
