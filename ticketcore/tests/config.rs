@@ -280,7 +280,7 @@ fn example_customers_templates_filters_mail() {
 
     assert_eq!(
         names(config.templates.iter().map(|t| &t.name)),
-        ["received", "follow-up-received", "rejected"]
+        ["received", "follow-up-received", "rejected", "need-details"]
     );
     let received = config.template("received").expect("template received");
     assert_eq!(received.subject, "[{{ticket.hook}}] Re: {{ticket.title}}");
@@ -888,5 +888,14 @@ fn one_click_actions_name_what_exists() {
         assert_refused(&toml, "macro \"ask\"", message);
     }
     let fine = format!("{EXAMPLE}\n[[macros]]\nname = \"ask\"\nstate = \"open\"\npriority = 4\n");
-    assert_eq!(Config::from_toml(&fine).unwrap().macros[0].label(), "ask");
+    let fine = Config::from_toml(&fine).unwrap();
+    assert_eq!(
+        fine.macros
+            .iter()
+            .find(|m| m.name == "ask")
+            .unwrap()
+            .label(),
+        "ask"
+    );
+    assert_eq!(fine.macros[0].label(), "Ask for details, wait 2 days");
 }

@@ -98,6 +98,7 @@ pub fn router(app: App) -> Router {
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(page::html_refusals))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(app)
 }

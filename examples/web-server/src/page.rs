@@ -100,19 +100,25 @@ impl Lang {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Lang {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let chosen = cookie_named(parts, LANG_COOKIE).and_then(|c| Lang::of(&c));
+impl Lang {
+    /// The language a request asks for: the switch's cookie, else `Accept-Language`.
+    pub fn of_request(headers: &HeaderMap) -> Lang {
+        let chosen = cookie_named(headers, LANG_COOKIE).and_then(|c| Lang::of(&c));
         let accepted = || {
-            parts
-                .headers
+            headers
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(Lang::negotiate)
         };
-        Ok(chosen.or_else(accepted).unwrap_or(Lang::En))
+        chosen.or_else(accepted).unwrap_or(Lang::En)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang::of_request(&parts.headers))
     }
 }
 
@@ -249,6 +255,33 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A page request refused before its handler ran (a form too large, not UTF-8, from another
+/// site) answers with the error page rather than the API's JSON.
+pub async fn html_refusals(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let page = !request.uri().path().starts_with("/api/");
+    let lang = Lang::of_request(request.headers());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !page || !json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| text(lang, "refused"));
+    Viewer { lang, caller: None }.refusal(&Problem::new(status, "refused", message))
 }
 
 /// Sends a visitor who is not signed in to the sign-in page, coming back to `next`.

@@ -36,10 +36,9 @@ pub fn csrf_matches(id: &str, named: &str) -> bool {
             == 0
 }
 
-/// The value of cookie `name` in the request.
-pub fn cookie_named(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+/// The value of cookie `name` in the request's headers.
+pub fn cookie_named(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -51,7 +50,7 @@ pub fn cookie_named(parts: &Parts, name: &str) -> Option<String> {
 
 /// The session id the request's cookie names.
 pub fn cookie(parts: &Parts) -> Option<String> {
-    cookie_named(parts, COOKIE).filter(|id| !id.is_empty())
+    cookie_named(&parts.headers, COOKIE).filter(|id| !id.is_empty())
 }
 
 /// The `Set-Cookie` value for session `id` (an empty id removes the cookie).

@@ -189,7 +189,9 @@ async fn see(client: &Client, needle: &str) {
 
 async fn click(client: &Client, css: &str) {
     client
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
@@ -341,7 +343,7 @@ async fn agent_and_customer_in_chromium() {
     // The public FAQ, signed out.
     click(&client, "form[action='/sign-out'] button").await;
     client.goto(&format!("{base}/faq")).await.unwrap();
-    see(&client, "FAQ").await;
+    see(&client, "All categories").await;
     shoot(&client, "faq").await;
     click(&client, "ol.hits li a").await;
     client

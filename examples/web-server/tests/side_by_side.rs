@@ -254,7 +254,11 @@ async fn servers_serve_tick_and_ticketctl_on_postgres() {
     let schema = format!("side_by_side_{}", std::process::id());
     let psql = |sql: &str| {
         Command::new("psql")
-            .args([url.as_str(), "-qtAc", sql])
+            .args([
+                url.as_str(),
+                "-qtAc",
+                &format!("SET client_min_messages = warning; {sql}"),
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
