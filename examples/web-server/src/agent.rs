@@ -19,7 +19,7 @@ use crate::action::{ActionBody, hide, perform};
 use crate::api::{cursor, uncursor};
 use crate::chart;
 use crate::form::Form;
-use crate::page::{Lang, Viewer, sign_in_first, when, zone};
+use crate::page::{Agents, Lang, Only, Viewer, sign_in_first, when, zone};
 use crate::session::{Caller, Visitor};
 use crate::{App, Problem};
 
@@ -29,23 +29,6 @@ const PAGE: usize = 25;
 const NOTIFICATION_WINDOW: u64 = 5_000;
 /// The consumer name under which an agent's "read up to here" is kept.
 const READ_MARK: &str = "web-notifications";
-
-/// The signed-in agent, or the response that sends anyone else away.
-fn agent(visitor: &Visitor, lang: Lang, path: &str) -> Result<Caller, Response> {
-    match &visitor.0 {
-        Some(c) if matches!(c.actor, Actor::Agent(_)) => Ok(c.clone()),
-        Some(c) => Err(Viewer {
-            lang,
-            caller: Some(c),
-        }
-        .refusal(&Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this page is for agents",
-        ))),
-        None => Err(sign_in_first(path)),
-    }
-}
 
 /// The state types the dashboard shows unless asked otherwise: what still needs work.
 fn open_types() -> BTreeSet<StateType> {
@@ -110,19 +93,12 @@ pub async fn home(visitor: Visitor) -> Response {
 /// `GET /desk`: the dashboard.
 pub async fn dashboard(
     State(app): State<App>,
-    visitor: Visitor,
-    lang: Lang,
+    page: Only<Agents>,
     Query(params): Query<DeskParams>,
 ) -> Response {
-    let caller = match agent(&visitor, lang, "/desk") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
-    match dashboard_page(&app, &caller, &params, None).await {
+    let viewer = page.viewer();
+    let caller = &page.caller;
+    match dashboard_page(&app, caller, &params, None).await {
         Ok(data) => viewer.render(StatusCode::OK, "dashboard.html", data),
         Err(p) => viewer.refusal(&p),
     }
@@ -251,16 +227,11 @@ fn manual_states(config: &ticketcore::Config) -> Vec<serde_json::Value> {
 }
 
 /// `POST /desk/bulk`: one action on every selected ticket; what was refused is listed.
-pub async fn bulk(State(app): State<App>, visitor: Visitor, lang: Lang, form: Form) -> Response {
-    let caller = match agent(&visitor, lang, "/desk") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
-    if let Err(p) = form.check(&caller) {
+pub async fn bulk(State(app): State<App>, page: Only<Agents>, form: Form) -> Response {
+    let viewer = page.viewer();
+    let caller = &page.caller;
+    let lang = page.lang;
+    if let Err(p) = form.check(caller) {
         return viewer.refusal(&p);
     }
     let numbers = form.all("tickets");
@@ -299,7 +270,7 @@ pub async fn bulk(State(app): State<App>, visitor: Visitor, lang: Lang, form: Fo
         }
     }
     let notice = context! { done, refused };
-    match dashboard_page(&app, &caller, &DeskParams::default(), Some(notice)).await {
+    match dashboard_page(&app, caller, &DeskParams::default(), Some(notice)).await {
         Ok(data) => viewer.render(StatusCode::OK, "dashboard.html", data),
         Err(p) => viewer.refusal(&p),
     }
@@ -620,15 +591,9 @@ pub async fn search(
 
 /// `GET /notifications`: what the desk told this agent lately, newest first; those after
 /// the read mark are new.
-pub async fn notifications(State(app): State<App>, visitor: Visitor, lang: Lang) -> Response {
-    let caller = match agent(&visitor, lang, "/notifications") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
+pub async fn notifications(State(app): State<App>, page: Only<Agents>) -> Response {
+    let viewer = page.viewer();
+    let caller = &page.caller;
     let listed = async {
         let desk = &app.desk;
         let actor = &caller.actor;
@@ -685,22 +650,11 @@ pub async fn notifications(State(app): State<App>, visitor: Visitor, lang: Lang)
 }
 
 /// `POST /notifications/read`: marks everything up to what the page showed as read.
-pub async fn mark_read(
-    State(app): State<App>,
-    visitor: Visitor,
-    lang: Lang,
-    form: Form,
-) -> Response {
-    let caller = match agent(&visitor, lang, "/notifications") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
+pub async fn mark_read(State(app): State<App>, page: Only<Agents>, form: Form) -> Response {
+    let viewer = page.viewer();
+    let caller = &page.caller;
     let marked = async {
-        form.check(&caller)?;
+        form.check(caller)?;
         let upto = form
             .get("last")
             .and_then(|l| l.parse::<u64>().ok())
@@ -735,18 +689,12 @@ fn span(seconds: i64) -> String {
 /// `GET /stats`: the library's statistics as charts, for what the agent may see.
 pub async fn stats(
     State(app): State<App>,
-    visitor: Visitor,
-    lang: Lang,
+    page: Only<Agents>,
     Query(params): Query<StatsParams>,
 ) -> Response {
-    let caller = match agent(&visitor, lang, "/stats") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
+    let viewer = page.viewer();
+    let caller = &page.caller;
+    let lang = page.lang;
     let days = params.days.unwrap_or(30).clamp(1, 366);
     let period = Period::last_days(app.desk.now().date_naive(), days);
     let stats = match app.desk.stats(&caller.actor, period).await {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{Environment, Value, context};
 use ticketcore::Actor;
 
-use crate::session::{Caller, cookie_named};
+use crate::session::{Caller, Visitor, cookie_named};
 use crate::{App, Problem};
 
 /// The cookie remembering a language chosen with the switch.
@@ -282,6 +282,91 @@ pub async fn html_refusals(
         .and_then(|v| v["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| text(lang, "refused"));
     Viewer { lang, caller: None }.refusal(&Problem::new(status, "refused", message))
+}
+
+/// Who a page is for.
+pub trait Audience: Send + Sync {
+    /// Whether `actor` is among them.
+    fn admits(actor: &Actor) -> bool;
+    /// Why anyone else is turned away.
+    const REFUSAL: &'static str;
+}
+
+/// Agents' pages.
+#[derive(Debug)]
+pub struct Agents;
+
+impl Audience for Agents {
+    fn admits(actor: &Actor) -> bool {
+        matches!(actor, Actor::Agent(_))
+    }
+    const REFUSAL: &'static str = "this page is for agents";
+}
+
+/// Customers' pages (the portal).
+#[derive(Debug)]
+pub struct Customers;
+
+impl Audience for Customers {
+    fn admits(actor: &Actor) -> bool {
+        matches!(actor, Actor::Customer(_))
+    }
+    const REFUSAL: &'static str = "the portal is for customers; agents work on the desk";
+}
+
+/// A page for audience `A`: its signed-in caller and language. Anyone else is sent to sign
+/// in (and back here afterwards) or refused with 403.
+#[derive(Debug)]
+pub struct Only<A> {
+    /// The signed-in caller.
+    pub caller: Caller,
+    /// The page's language.
+    pub lang: Lang,
+    audience: std::marker::PhantomData<A>,
+}
+
+impl<A> Only<A> {
+    /// How the page is rendered for its caller.
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            lang: self.lang,
+            caller: Some(&self.caller),
+        }
+    }
+}
+
+impl<A: Audience> FromRequestParts<App> for Only<A> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let lang = Lang::of_request(&parts.headers);
+        let Visitor(caller) = Visitor::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match caller {
+            Some(caller) if A::admits(&caller.actor) => Ok(Only {
+                caller,
+                lang,
+                audience: std::marker::PhantomData,
+            }),
+            Some(caller) => Err(Viewer {
+                lang,
+                caller: Some(&caller),
+            }
+            .refusal(&Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                A::REFUSAL,
+            ))),
+            None => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", axum::http::uri::PathAndQuery::as_str);
+                Err(sign_in_first(back))
+            }
+        }
+    }
 }
 
 /// Sends a visitor who is not signed in to the sign-in page, coming back to `next`.

@@ -10,30 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
-use ticketcore::{Actor, Channel, Message, NewTicket, TicketQuery};
+use ticketcore::{Channel, Message, NewTicket, TicketQuery};
 
 use crate::api::{cursor, uncursor};
 use crate::form::Form;
-use crate::page::{Lang, Viewer, sign_in_first, when, zone};
-use crate::session::{Caller, Visitor};
+use crate::page::{Customers, Only, when, zone};
 use crate::{App, Problem};
-
-/// The signed-in customer, or the response that sends anyone else away.
-fn customer(visitor: &Visitor, lang: Lang, path: &str) -> Result<Caller, Response> {
-    match &visitor.0 {
-        Some(c) if matches!(c.actor, Actor::Customer(_)) => Ok(c.clone()),
-        Some(c) => Err(Viewer {
-            lang,
-            caller: Some(c),
-        }
-        .refusal(&Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the portal is for customers; agents work on the desk",
-        ))),
-        None => Err(sign_in_first(path)),
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct PortalParams {
@@ -43,18 +25,11 @@ pub struct PortalParams {
 /// `GET /portal`: the customer's tickets, newest activity first.
 pub async fn portal(
     State(app): State<App>,
-    visitor: Visitor,
-    lang: Lang,
+    page: Only<Customers>,
     Query(params): Query<PortalParams>,
 ) -> Response {
-    let caller = match customer(&visitor, lang, "/portal") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
+    let viewer = page.viewer();
+    let caller = &page.caller;
     let listed = async {
         let mut query = TicketQuery {
             limit: 25,
@@ -118,15 +93,8 @@ async fn web_queues(app: &App) -> Result<Vec<String>, Problem> {
 }
 
 /// `GET /portal/new`: the form for a new request.
-pub async fn new_form(State(app): State<App>, visitor: Visitor, lang: Lang) -> Response {
-    let caller = match customer(&visitor, lang, "/portal/new") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
+pub async fn new_form(State(app): State<App>, page: Only<Customers>) -> Response {
+    let viewer = page.viewer();
     match web_queues(&app).await {
         Ok(queues) => viewer.render(
             StatusCode::OK,
@@ -138,16 +106,11 @@ pub async fn new_form(State(app): State<App>, visitor: Visitor, lang: Lang) -> R
 }
 
 /// `POST /portal/new`: a new ticket from the web, with its attachments.
-pub async fn create(State(app): State<App>, visitor: Visitor, lang: Lang, form: Form) -> Response {
-    let caller = match customer(&visitor, lang, "/portal/new") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let viewer = Viewer {
-        lang,
-        caller: Some(&caller),
-    };
-    if let Err(p) = form.check(&caller) {
+pub async fn create(State(app): State<App>, page: Only<Customers>, form: Form) -> Response {
+    let viewer = page.viewer();
+    let caller = &page.caller;
+    let lang = page.lang;
+    if let Err(p) = form.check(caller) {
         return viewer.refusal(&p);
     }
     let title = form.get("title").unwrap_or_default().to_string();

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,25 +21,11 @@ use ticketcore_web::{App, router};
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
 
-/// chromedriver, stopped when the test ends however it ends.
-struct Driver(Child);
+mod support;
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Running, free_port};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_driver(binary: &str, home: &Path) -> (Driver, String) {
+async fn start_driver(binary: &str, home: &Path) -> (Running, String) {
     let port = free_port();
     let child = Command::new(binary)
         .arg(format!("--port={port}"))
@@ -48,7 +34,7 @@ async fn start_driver(binary: &str, home: &Path) -> (Driver, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
-    let driver = Driver(child);
+    let driver = Running(child);
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -18,15 +18,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-/// A process that is stopped when the test ends however it ends.
-struct Running(Child);
+mod support;
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Running, free_port};
 
 fn skip(what: &str, why: &str) {
     use std::io::Write;
@@ -40,14 +34,6 @@ fn ticketctl() -> Option<PathBuf> {
     let web = PathBuf::from(env!("CARGO_BIN_EXE_ticketcore-web"));
     let path = web.with_file_name(format!("ticketctl{}", std::env::consts::EXE_SUFFIX));
     path.exists().then_some(path)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 type Http = Client<HttpConnector, Full<Bytes>>;
