@@ -48,6 +48,15 @@ fn one_line(text: String) -> String {
         .join("; ")
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// So a program of its own (`main() -> Result<(), Box<dyn Error>>`) can pass it on with `?`.
+impl std::error::Error for Failure {}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         match e {

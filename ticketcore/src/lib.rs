@@ -47,6 +47,18 @@
 //! # Ok::<_, ticketcore::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! ## Examples to read and copy
+//!
+//! - `examples/party.rs`, `examples/club.rs`, `examples/onno.rs` in this package: three desks
+//!   told step by step (transfer queues and notes between board members; a donation split into
+//!   parallel work; lock release and escalation on a manual clock):
+//!   `cargo run -p ticketcore --example party`.
+//! - `examples/contact-form` in the repository: a contact form in an axum app of its own that
+//!   files tickets through the [`Desk`].
+//! - `examples/web-server` (`ticketcore-web`): the agent desk, the customer portal and the
+//!   JSON API, every request acting through the [`Desk`] as the signed-in caller.
+//! - `examples/ticketctl`: the command line, including the mail pipe an MTA calls.
 #![deny(missing_docs)]
 
 pub mod account;
