@@ -524,6 +524,18 @@ impl Store for RedbStore {
         self.lookup(|r| r.cursor(consumer))
     }
 
+    async fn consumer_state(&self, consumer: &str) -> StoreResult<Option<Vec<u8>>> {
+        let key = ticketcore::store::consumer_state_key(consumer);
+        self.lookup(|r| r.meta_value(&key))
+    }
+
+    async fn save_consumer_state(&self, consumer: &str, state: &[u8]) -> StoreResult<()> {
+        let key = ticketcore::store::consumer_state_key(consumer);
+        let state = state.to_vec();
+        self.write(|reply| Job::SaveMeta { key, state, reply })
+            .await
+    }
+
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
         let consumer = consumer.to_string();
         self.write(|reply| Job::SaveCursor {

@@ -283,6 +283,11 @@ impl<'t> Writes<'t> {
         Ok(Ok(current + 1))
     }
 
+    pub fn save_meta(&mut self, key: &str, value: &[u8]) -> R<StoreResult<()>> {
+        self.meta.insert(key, value)?;
+        Ok(Ok(()))
+    }
+
     pub fn save_cursor(&mut self, consumer: &str, position: u64) -> R<StoreResult<()>> {
         self.cursors.insert(consumer, position)?;
         Ok(Ok(()))
@@ -868,6 +873,14 @@ impl Reader {
                 event_at(k.value(), v.value())
             })
             .collect()
+    }
+
+    pub fn meta_value(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .table(&self.meta)?
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.value().to_vec()))
     }
 
     pub fn cursor(&self, consumer: &str) -> StoreResult<u64> {

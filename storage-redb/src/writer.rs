@@ -81,6 +81,15 @@ pub enum Job {
         /// Done.
         reply: oneshot::Sender<StoreResult<()>>,
     },
+    /// Save a consumer's document in the meta table.
+    SaveMeta {
+        /// Its key.
+        key: String,
+        /// The document.
+        state: Vec<u8>,
+        /// Done.
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
     /// Save a consumer cursor.
     SaveCursor {
         /// Consumer name.
@@ -147,6 +156,7 @@ impl Job {
                 position,
                 reply,
             } => answer(reply, w.save_cursor(&consumer, position)?),
+            Job::SaveMeta { key, state, reply } => answer(reply, w.save_meta(&key, &state)?),
         })
     }
 
@@ -161,6 +171,7 @@ impl Job {
             Job::SaveFaq { reply, .. } => answer(reply, Ok(()))(e),
             Job::PutCustomer { reply, .. } => answer(reply, Ok(()))(e),
             Job::SaveCursor { reply, .. } => answer(reply, Ok(()))(e),
+            Job::SaveMeta { reply, .. } => answer(reply, Ok(()))(e),
         }
     }
 }

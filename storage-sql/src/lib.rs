@@ -1681,6 +1681,31 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn consumer_state(&self, consumer: &str) -> StoreResult<Option<Vec<u8>>> {
+        let key = ticketcore::store::consumer_state_key(consumer);
+        let rows = self
+            .db
+            .rows(
+                "SELECT value FROM meta WHERE name = ?",
+                &[P::T(key)],
+                &[K::B],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first()?.b())
+            .map(<[u8]>::to_vec))
+    }
+
+    async fn save_consumer_state(&self, consumer: &str, state: &[u8]) -> StoreResult<()> {
+        let key = ticketcore::store::consumer_state_key(consumer);
+        let upsert = self.upsert("meta", "name", &["value"]);
+        self.db
+            .exec(&upsert, &[P::T(key), P::B(state.to_vec())])
+            .await?;
+        Ok(())
+    }
+
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
         let upsert = self.upsert("cursors", "consumer", &["position"]);
         self.db

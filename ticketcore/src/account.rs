@@ -130,7 +130,7 @@ impl Account {
         self.refused_until.filter(|until| *until > now)
     }
 
-    /// Keeps `session`, dropping expired sessions and, beyond [`MAX_SESSIONS`], the one used
+    /// Keeps `session`, dropping expired sessions and, beyond the most an account keeps (32), the one used
     /// longest ago.
     pub fn open_session(&mut self, session: ApiToken, now: DateTime<Utc>) {
         self.tokens.retain(|t| !(t.session && t.expired(now)));

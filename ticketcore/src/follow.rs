@@ -321,6 +321,29 @@ impl Desk {
         Ok(self.store.cursor(&consumer_key(actor, consumer)).await?)
     }
 
+    /// A named consumer's document (a webhook's failures and last error), if it saved one.
+    pub async fn consumer_state(&self, actor: &Actor, consumer: &str) -> Result<Option<Vec<u8>>> {
+        self.door(actor).await?;
+        Ok(self
+            .store
+            .consumer_state(&consumer_key(actor, consumer))
+            .await?)
+    }
+
+    /// Saves a named consumer's document beside its cursor.
+    pub async fn save_consumer_state(
+        &self,
+        actor: &Actor,
+        consumer: &str,
+        state: &[u8],
+    ) -> Result<()> {
+        self.door(actor).await?;
+        Ok(self
+            .store
+            .save_consumer_state(&consumer_key(actor, consumer), state)
+            .await?)
+    }
+
     /// Saves a named consumer's position (the last event it has dealt with).
     pub async fn save_cursor(&self, actor: &Actor, consumer: &str, position: u64) -> Result<()> {
         self.door(actor).await?;

@@ -52,6 +52,7 @@ struct Inner {
     by_company: HashMap<String, BTreeSet<PageKey>>,
     due: HashMap<DueKind, BTreeSet<(DateTime<Utc>, TicketId)>>,
     cursors: HashMap<String, u64>,
+    consumer_states: HashMap<String, Vec<u8>>,
     /// Search terms per ticket. The reference search scans them: clear beats fast here.
     search: HashMap<TicketId, SearchDoc>,
     /// FAQ entries by number, every version, oldest first, with the newest one's terms.
@@ -592,6 +593,17 @@ impl Store for MemoryStore {
 
     async fn cursor(&self, consumer: &str) -> StoreResult<u64> {
         Ok(self.read().cursors.get(consumer).copied().unwrap_or(0))
+    }
+
+    async fn consumer_state(&self, consumer: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.read().consumer_states.get(consumer).cloned())
+    }
+
+    async fn save_consumer_state(&self, consumer: &str, state: &[u8]) -> StoreResult<()> {
+        self.write()
+            .consumer_states
+            .insert(consumer.to_string(), state.to_vec());
+        Ok(())
     }
 
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {

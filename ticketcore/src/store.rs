@@ -408,4 +408,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn cursor(&self, consumer: &str) -> StoreResult<u64>;
     /// Saves a consumer's cursor.
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()>;
+    /// The small document a consumer keeps beside its cursor (a webhook's failures and last
+    /// error), if it saved one.
+    async fn consumer_state(&self, consumer: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Saves a consumer's document (a few kilobytes at most), replacing the one before.
+    async fn save_consumer_state(&self, consumer: &str, state: &[u8]) -> StoreResult<()>;
+}
+
+/// Where a backend keeps a consumer's document: beside the configuration in its `meta`
+/// table, under a key that fits 64 bytes (long consumer names are hashed).
+pub fn consumer_state_key(consumer: &str) -> String {
+    let key = format!("consumer:{consumer}");
+    if key.len() <= 64 {
+        key
+    } else {
+        let hash = crate::article::ContentHash::of(consumer.as_bytes()).0;
+        format!("consumer#{}", &hash[..55])
+    }
 }

@@ -208,6 +208,12 @@ impl Store for Buggy {
     async fn save_cursor(&self, consumer: &str, position: u64) -> StoreResult<()> {
         self.0.save_cursor(consumer, position).await
     }
+    async fn consumer_state(&self, consumer: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.0.consumer_state(consumer).await
+    }
+    async fn save_consumer_state(&self, consumer: &str, state: &[u8]) -> StoreResult<()> {
+        self.0.save_consumer_state(consumer, state).await
+    }
 }
 
 macro_rules! buggy_backend {

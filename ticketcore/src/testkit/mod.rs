@@ -307,6 +307,7 @@ macro_rules! conformance_suite {
             sign_in_and_throttle,
             api_tokens,
             sessions,
+            consumer_state_is_kept,
             revocation_takes_effect_at_once,
             tick_sets_aside_what_it_cannot_process,
             follow_shows_each_viewer_its_share,

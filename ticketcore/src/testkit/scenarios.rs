@@ -2190,6 +2190,54 @@ pub async fn sessions(store: Arc<dyn Store>) {
     assert!(kept.len() <= 32, "{} sessions kept", kept.len());
 }
 
+/// A named consumer's document survives beside its cursor, per actor, replaced as a whole;
+/// long names are kept apart too.
+pub async fn consumer_state_is_kept(store: Arc<dyn Store>) {
+    let (desk, _) = fixture(store.clone()).await;
+    let system = Actor::System;
+    assert_eq!(
+        desk.consumer_state(&system, "webhook:chat").await.unwrap(),
+        None
+    );
+    desk.save_consumer_state(&system, "webhook:chat", b"{\"failures\":3}")
+        .await
+        .unwrap();
+    desk.save_consumer_state(&agent("anna"), "webhook:chat", b"anna's")
+        .await
+        .unwrap();
+    let long_a = format!("webhook:{}", "a".repeat(100));
+    let long_b = format!("webhook:{}b", "a".repeat(99));
+    desk.save_consumer_state(&system, &long_a, b"A")
+        .await
+        .unwrap();
+    desk.save_consumer_state(&system, &long_b, b"B")
+        .await
+        .unwrap();
+    desk.save_consumer_state(&system, "webhook:chat", &[0, 255, 7])
+        .await
+        .unwrap();
+    assert_eq!(
+        desk.consumer_state(&system, "webhook:chat").await.unwrap(),
+        Some(vec![0, 255, 7])
+    );
+    assert_eq!(
+        desk.consumer_state(&agent("anna"), "webhook:chat")
+            .await
+            .unwrap(),
+        Some(b"anna's".to_vec())
+    );
+    assert_eq!(
+        desk.consumer_state(&system, &long_a).await.unwrap(),
+        Some(b"A".to_vec())
+    );
+    assert_eq!(
+        desk.consumer_state(&system, &long_b).await.unwrap(),
+        Some(b"B".to_vec())
+    );
+    // The configuration beside them is untouched.
+    assert!(store.config().await.unwrap().is_some());
+}
+
 /// Disabling an account, removing it or revoking a permission counts from that actor's next
 /// request in every desk on the store: no configuration cache hides it.
 pub async fn revocation_takes_effect_at_once(store: Arc<dyn Store>) {
