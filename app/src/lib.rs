@@ -13,6 +13,8 @@
 //! - [`resident`]: the desk's resident process (maintenance, outbox, spool), which
 //!   `ticketctl serve-tick` and the web server run;
 //! - [`answer`]: answers from templates and one-click actions (`[[macros]]`);
+//! - [`webhook`]: the desk's events posted to `[[webhooks]]`, signed as Standard Webhooks
+//!   says, at least once and in order, with backoff, pause and resume;
 //! - [`failure`]: why something failed, as one line and a sysexits-style status.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@ pub mod open;
 pub mod resident;
 pub mod spool;
 pub mod transfer;
+pub mod webhook;
 
 pub use failure::Failure;
 pub use open::Access;

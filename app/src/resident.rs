@@ -15,6 +15,7 @@ use ticketcore_mail::{Outbox, OutboxReport, Postmaster, source, transport};
 use crate::Access;
 use crate::failure::{FAILED, Failure, TEMPORARY};
 use crate::spool::{Attendant, Limits, Spool};
+use crate::webhook::{WebhookReport, Webhooks};
 
 /// The shortest time between two rounds.
 const MIN_ROUND: Duration = Duration::from_millis(200);
@@ -41,14 +42,21 @@ pub struct Round {
     pub tick: TickReport,
     /// The outbox, when the desk sends mail.
     pub outbox: Option<OutboxReport>,
+    /// The webhooks, when the desk has any.
+    pub webhooks: Option<WebhookReport>,
     /// When the next thing is due.
     pub next_due: Option<DateTime<Utc>>,
 }
 
-/// One round as of `now`: maintenance, then the outbox.
+/// One round as of `now`: maintenance, then the outbox, then the webhooks.
 pub async fn round(desk: &Arc<Desk>, now: DateTime<Utc>) -> Result<Round, Failure> {
     let tick = desk.tick(now).await?;
-    let outbox = match &desk.config().await?.mail.outbound {
+    let config = desk.config().await?;
+    let webhooks = match config.webhooks.is_empty() {
+        true => None,
+        false => Some(Webhooks::new(desk.clone())?.round().await?),
+    };
+    let outbox = match &config.mail.outbound {
         Some(url) => {
             let transport = transport::open(url)?;
             Some(
@@ -63,6 +71,7 @@ pub async fn round(desk: &Arc<Desk>, now: DateTime<Utc>) -> Result<Round, Failur
     Ok(Round {
         tick,
         outbox,
+        webhooks,
         next_due,
     })
 }
@@ -84,6 +93,15 @@ pub fn describe(now: DateTime<Utc>, r: &Round) -> String {
         text.push_str(&format!("; outbox: {} sent, {} failed", o.sent, o.failed));
         if o.waiting {
             text.push_str(", waiting for the transport");
+        }
+    }
+    if let Some(w) = &r.webhooks {
+        text.push_str(&format!(
+            "; webhooks: {} delivered, {} failed",
+            w.delivered, w.failed
+        ));
+        for notice in &w.notices {
+            text.push_str(&format!("; {notice}"));
         }
     }
     match r.next_due {
@@ -135,7 +153,16 @@ pub async fn serve(
         };
         let sleep = match ran {
             Ok(r) => {
-                let busy = r.tick.tickets > 0 || r.outbox.is_some_and(|o| o.sent + o.failed > 0);
+                let busy = r.tick.tickets > 0
+                    || r.outbox.is_some_and(|o| o.sent + o.failed > 0)
+                    || r.webhooks
+                        .as_ref()
+                        .is_some_and(|w| w.delivered + w.failed > 0);
+                if let Some(w) = &r.webhooks {
+                    for notice in &w.notices {
+                        (voice.complain)(notice);
+                    }
+                }
                 if busy {
                     (voice.say)(&describe(now, &r));
                 }
@@ -165,9 +192,15 @@ pub async fn serve(
             // New mail to send is what cannot wait for the next poll: the next event past
             // the outbox's cursor starts a round, but never faster than MIN_ROUND.
             let started = tokio::time::Instant::now();
-            let sends = desk.config().await.is_ok_and(|c| c.mail.outbound.is_some());
-            match desk.cursor(&Actor::System, Outbox::CONSUMER).await {
-                Ok(after) if sends => {
+            let config = desk.config().await.ok();
+            let sends = config.as_ref().is_some_and(|c| c.mail.outbound.is_some());
+            let hooks = config.as_ref().is_some_and(|c| !c.webhooks.is_empty());
+            let after = match (sends, hooks) {
+                (true, false) => desk.cursor(&Actor::System, Outbox::CONSUMER).await,
+                _ => desk.last_seq().await,
+            };
+            match after {
+                Ok(after) if sends || hooks => {
                     let events = desk.follow(Actor::System, after);
                     tokio::pin!(events);
                     let _ = tokio::time::timeout(sleep, events.next()).await;

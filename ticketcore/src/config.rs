@@ -190,6 +190,63 @@ impl Macro {
     }
 }
 
+/// A receiver of the desk's events: each event, as JSON signed the way the Standard Webhooks
+/// specification says, posted to `url` (or, with a `template`, a line of text for a chat's
+/// incoming webhook).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Name, unique; the receiver's cursor and state are kept under it.
+    pub name: String,
+    /// Where events are posted (`https://…`, or `http://` on a trusted network).
+    pub url: String,
+    /// The signing secret, `whsec_` and base64 (as Standard Webhooks writes them).
+    pub secret: String,
+    /// Only these event types (history types, e.g. `NewTicket`, `FollowUp`); all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// Only events in these queues and their sub-queues; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+    /// Post `{"text": …}` with this template instead of the event (Mattermost, Slack, Matrix
+    /// bridges). Variables: those of answer templates, `{{event}}`, `{{actor}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+impl Webhook {
+    /// The signing key the secret names, if it is well formed.
+    pub fn key(&self) -> Option<Vec<u8>> {
+        let encoded = self.secret.strip_prefix("whsec_")?;
+        let key = base64_decode(encoded)?;
+        (key.len() >= 16 && key.len() <= 64).then_some(key)
+    }
+
+    /// Whether the event of `history_type` in `queue` is for this receiver.
+    pub fn wants(&self, history_type: &str, queue: &str) -> bool {
+        let typed = self.events.is_empty() || self.events.iter().any(|e| e == history_type);
+        let placed = self.queues.is_empty()
+            || self.queues.iter().any(|q| {
+                queue == q
+                    || queue
+                        .strip_prefix(q.as_str())
+                        .is_some_and(|r| r.starts_with("::"))
+            });
+        typed && placed
+    }
+}
+
+/// Standard base64 (with or without padding), as webhook secrets are written.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+        .decode(text)
+        .ok()
+}
+
 /// What a matching filter sets on the incoming message's ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -405,6 +462,9 @@ pub struct Config {
     /// One-click actions on a ticket (`[[macros]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub macros: Vec<Macro>,
+    /// Receivers of the desk's events as signed HTTP posts (`[[webhooks]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
     /// Mail filters.
     pub filters: Vec<Filter>,
     /// Mail settings.
@@ -432,6 +492,7 @@ impl Default for Config {
             templates: Vec::new(),
             faq_categories: Vec::new(),
             macros: Vec::new(),
+            webhooks: Vec::new(),
             filters: Vec::new(),
             mail: MailSettings::default(),
             notifications: NotificationSettings::default(),
@@ -720,6 +781,31 @@ impl Config {
                 && !categories.contains(parent)
             {
                 problem(at, format!("parent category {parent:?} does not exist"));
+            }
+        }
+        unique(
+            self.webhooks.iter().map(|w| &w.name),
+            "webhook",
+            &mut problem,
+        );
+        for hook in &self.webhooks {
+            let at = format!("webhook {:?}", hook.name);
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                problem(at.clone(), format!("url {:?} is not http(s)://…", hook.url));
+            }
+            if hook.key().is_none() {
+                problem(
+                    at.clone(),
+                    "secret must be whsec_ followed by 16 to 64 bytes in base64".into(),
+                );
+            }
+            for q in hook.queues.iter().filter(|q| !queues.contains(q.as_str())) {
+                problem(at.clone(), format!("unknown queue {q:?}"));
+            }
+            for e in &hook.events {
+                if !crate::event::EventKind::HISTORY_TYPES.contains(&e.as_str()) {
+                    problem(at.clone(), format!("unknown event type {e:?}"));
+                }
             }
         }
         unique(self.macros.iter().map(|m| &m.name), "macro", &mut problem);

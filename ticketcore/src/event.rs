@@ -360,6 +360,40 @@ impl EventKind {
             EventKind::Notify { .. } => "SendAgentNotification",
         }
     }
+
+    /// Every history type, as [`history_type`](EventKind::history_type) names them.
+    pub const HISTORY_TYPES: [&'static str; 30] = [
+        "NewTicket",
+        "EmailCustomer",
+        "PhoneCallCustomer",
+        "WebRequestCustomer",
+        "FollowUp",
+        "FollowUpRejected",
+        "AddNote",
+        "SendAnswer",
+        "SendAutoReply",
+        "Bounce",
+        "Move",
+        "Lock",
+        "Unlock",
+        "StateUpdate",
+        "SetPendingTime",
+        "PriorityUpdate",
+        "OwnerUpdate",
+        "ResponsibleUpdate",
+        "TitleUpdate",
+        "CustomerUpdate",
+        "Merged",
+        "TicketLinkAdd",
+        "Subscribe",
+        "Unsubscribe",
+        "ArchiveFlagUpdate",
+        "Reminder",
+        "EscalationWarning",
+        "Escalation",
+        "SetAside",
+        "SendAgentNotification",
+    ];
 }
 
 /// One entry of the event log and of its ticket's history.

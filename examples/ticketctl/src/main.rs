@@ -21,6 +21,7 @@ mod stats;
 mod table;
 mod transfer;
 mod view;
+mod webhooks;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -225,6 +226,11 @@ enum Command {
     /// The FAQ (knowledge base): add, edit, list, show, search, send as a reply.
     #[command(subcommand)]
     Faq(faq::FaqCommand),
+    /// The desk's webhooks: their state (list, the default), or resume one that was paused.
+    Webhooks {
+        #[command(subcommand)]
+        command: Option<webhooks::WebhookCommand>,
+    },
     /// Desk statistics for a period: tickets per queue and state, created and closed per
     /// day, first-response and solution times, escalations, per queue and per owner.
     Stats(stats::StatsArgs),
@@ -318,6 +324,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Token(command) => accounts::token(&access, command).await,
         Command::Faq(command) => faq::run(&access, command).await,
         Command::Stats(args) => stats::run(&access, args).await,
+        Command::Webhooks { command } => webhooks::run(&access, command).await,
         Command::Export { json: _ } => transfer::export(&access).await,
         Command::Import { file } => transfer::import(&access, file.as_deref()).await,
     }
