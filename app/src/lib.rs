@@ -15,6 +15,7 @@
 //! - [`answer`]: answers from templates and one-click actions (`[[macros]]`);
 //! - [`webhook`]: the desk's events posted to `[[webhooks]]`, signed as Standard Webhooks
 //!   says, at least once and in order, with backoff, pause and resume;
+//! - `irc` (feature `irc-bot`): the IRC bot, announcements and agents' commands in channels;
 //! - [`failure`]: why something failed, as one line and a sysexits-style status.
 //!
 //! ```no_run
@@ -33,6 +34,8 @@
 pub mod answer;
 pub mod demo;
 pub mod failure;
+#[cfg(feature = "irc-bot")]
+pub mod irc;
 mod journal;
 pub mod open;
 pub mod resident;

@@ -39,6 +39,10 @@ struct Args {
     /// Mark cookies Secure: the server is reached over TLS (directly or through a proxy).
     #[arg(long)]
     secure_cookies: bool,
+    /// Also run the IRC bot with this configuration, in this process (on redb, where this
+    /// server holds the file; elsewhere `ticketcore-irc-bot` may run on its own).
+    #[arg(long, value_name = "BOT.toml")]
+    irc_bot: Option<PathBuf>,
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
@@ -80,6 +84,19 @@ async fn run(args: Args) -> Result<(), Failure> {
         let stop = resident::stopped();
         resident::serve(&access, Some(held), RESIDENT_POLL, stop, voice).await
     });
+    if let Some(path) = &args.irc_bot {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let bot = ticketcore_app::irc::BotConfig::from_toml(&text).map_err(Failure::usage)?;
+        println!(
+            "the IRC bot joins {}:{} as {}",
+            bot.server, bot.port, bot.nick
+        );
+        let desk = desk.clone();
+        tokio::spawn(async move {
+            ticketcore_app::irc::run(desk, bot, resident::stopped(), &complain).await;
+        });
+    }
     let mut app = App::new(desk);
     app.secure_cookies = args.secure_cookies;
     let listener = tokio::net::TcpListener::bind(args.listen)

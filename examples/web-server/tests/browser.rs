@@ -326,8 +326,14 @@ async fn agent_and_customer_in_chromium() {
     see(&client, "New request").await;
     shoot(&client, "portal-new").await;
 
-    // The public FAQ, signed out.
+    // The public FAQ, signed out (once the sign-out has landed on the sign-in page).
     click(&client, "form[action='/sign-out'] button").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=login]"))
+        .await
+        .unwrap();
     client.goto(&format!("{base}/faq")).await.unwrap();
     see(&client, "All categories").await;
     shoot(&client, "faq").await;
