@@ -245,10 +245,12 @@ impl Webhooks {
                     Err(Refusal::Gone(why)) => {
                         state.disabled = true;
                         state.last_error = Some(why.clone());
-                        report.notices.push(format!(
+                        let notice = format!(
                             "webhook {}: the receiver answered 410 Gone; disabled ({why})",
                             hook.name
-                        ));
+                        );
+                        tracing::warn!("{notice}");
+                        report.notices.push(notice);
                         break;
                     }
                     Err(Refusal::Failed(why)) => {
@@ -257,11 +259,13 @@ impl Webhooks {
                         report.failed += 1;
                         if state.failures >= MAX_FAILURES {
                             state.paused = true;
-                            report.notices.push(format!(
+                            let notice = format!(
                                 "webhook {}: {} failures in a row, paused (last: {why}); \
                                  `ticketctl webhooks resume {}` goes on",
                                 hook.name, state.failures, hook.name
-                            ));
+                            );
+                            tracing::warn!("{notice}");
+                            report.notices.push(notice);
                         } else {
                             let wait = chrono::Duration::from_std(backoff(state.failures))
                                 .unwrap_or_else(|_| chrono::Duration::minutes(10));

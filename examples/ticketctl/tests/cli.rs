@@ -1384,3 +1384,44 @@ fn ingest_spools_for_a_running_serve_tick() {
         assert!(stdout(&o).contains("created"), "{}", stdout(&o));
     }
 }
+
+#[test]
+fn webhooks_are_listed_with_their_state_and_resumed() {
+    let desk = Desk::new(Kind::Sqlite);
+    // A receiver nobody runs: every post fails.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = test_config()
+        + &format!(
+            "\n[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
+             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+        );
+    std::fs::write(desk.path("desk.toml"), config).unwrap();
+    desk.ok(&["init", "--config", "desk.toml"]);
+    desk.feed(&["ingest"], request("hook-1", "Für den Webhook").as_bytes());
+    let round = desk.ok(&["tick"]);
+    assert!(round.contains("webhooks: 0 delivered, 1 failed"), "{round}");
+    let listed = desk.ok(&["webhooks"]);
+    assert!(
+        listed.contains("chat") && listed.contains("retrying"),
+        "{listed}"
+    );
+    let json = desk.json(&["webhooks", "list", "--json"]);
+    assert_eq!(json[0]["state"]["failures"], 1, "{json}");
+    assert!(
+        json[0]["state"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("error"),
+        "{json}"
+    );
+    desk.fails(&["webhooks", "resume", "nobody"], 1);
+    desk.ok(&["webhooks", "resume", "chat"]);
+    assert_eq!(
+        desk.json(&["webhooks", "list", "--json"])[0]["state"]["failures"],
+        0
+    );
+}
