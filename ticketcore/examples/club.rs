@@ -6,6 +6,8 @@
 //! `cargo run -p ticketcore --example club`
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
+mod story;
+
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -199,23 +201,15 @@ pub async fn story(out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
 #[cfg_attr(test, allow(dead_code))]
-async fn main() -> Result<(), Error> {
-    let mut out = String::new();
-    let result = story(&mut out).await;
-    print!("{out}");
-    result
+fn main() -> Result<(), Error> {
+    print!("{}", story::tell(story)?);
+    Ok(())
 }
 
 #[test]
 fn the_story_runs() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut out = String::new();
-    rt.block_on(story(&mut out)).unwrap();
+    let out = story::tell(story).unwrap();
     let step3 = out
         .split("3. ")
         .nth(1)

@@ -140,12 +140,7 @@ async fn sign_in(client: &Client, base: &str, login: &str, password: &str) {
         .click()
         .await
         .unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".me"))
-        .await
-        .unwrap();
+    wait_for(client, ".me").await;
 }
 
 /// Waits until the page's text contains `needle`.
@@ -173,16 +168,18 @@ async fn see(client: &Client, needle: &str) {
     }
 }
 
-async fn click(client: &Client, css: &str) {
+/// The element `css` finds, once the page has it (at most 10 s).
+async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
         .wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    wait_for(client, css).await.click().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,12 +273,7 @@ async fn agent_and_customer_in_chromium() {
         ("/search?q=drucker", "search"),
     ] {
         client.goto(&format!("{base}{page}")).await.unwrap();
-        client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("main h1"))
-            .await
-            .unwrap();
+        wait_for(&client, "main h1").await;
         shoot(&client, name).await;
     }
 
@@ -290,12 +282,7 @@ async fn agent_and_customer_in_chromium() {
         .goto(&format!("{base}/tickets/{}", other.number))
         .await
         .unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("body[data-following=yes]"))
-        .await
-        .unwrap();
+    wait_for(&client, "body[data-following=yes]").await;
     let before = client.current_url().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     desk.lock(&Actor::agent("carl"), other.id).await.unwrap();
@@ -304,12 +291,7 @@ async fn agent_and_customer_in_chromium() {
 
     // Sign out; the customer sees the answer, never the note.
     click(&client, "form[action='/sign-out'] button").await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("input[name=login]"))
-        .await
-        .unwrap();
+    wait_for(&client, "input[name=login]").await;
     sign_in(&client, &base, "kunde1", "demo-kunde1-2026").await;
     see(&client, "My requests").await;
     shoot(&client, "portal").await;
@@ -328,22 +310,12 @@ async fn agent_and_customer_in_chromium() {
 
     // The public FAQ, signed out (once the sign-out has landed on the sign-in page).
     click(&client, "form[action='/sign-out'] button").await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("input[name=login]"))
-        .await
-        .unwrap();
+    wait_for(&client, "input[name=login]").await;
     client.goto(&format!("{base}/faq")).await.unwrap();
     see(&client, "All categories").await;
     shoot(&client, "faq").await;
     click(&client, "ol.hits li a").await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("article.card h1"))
-        .await
-        .unwrap();
+    wait_for(&client, "article.card h1").await;
     shoot(&client, "faq-entry").await;
     client.goto(&format!("{base}/sign-in")).await.unwrap();
     shoot(&client, "sign-in").await;
