@@ -4,22 +4,15 @@
 //! process that wants the file learns at once that the server holds it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::http;
 use ticketcore_app::Access;
 use ticketcore_app::spool::Spool;
-
-/// One HTTP/1.1 exchange on a fresh connection: the whole response as text.
-fn http(address: &str, request: &str) -> String {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
 
 #[test]
 fn an_empty_store_gets_the_demo_desk_and_is_served() {
