@@ -151,7 +151,8 @@ fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
             a.iter()
                 .filter_map(|addr| {
                     let address = addr.address()?.trim().to_string();
-                    (!address.is_empty()).then(|| Mailbox {
+                    // A display name without an address is no mailbox to answer.
+                    address.contains('@').then(|| Mailbox {
                         name: addr.name().map(|n| n.trim().to_string()),
                         address,
                     })
@@ -316,15 +317,23 @@ impl Inbound {
             .collect();
         let raw_header = |name: &'static str| values(&headers, name);
 
-        let from = mailboxes(message.from())
-            .into_iter()
-            .next()
-            .or_else(|| mailboxes(message.sender()).into_iter().next());
-        let reply_to = mailboxes(message.reply_to())
-            .into_iter()
-            .next()
-            .or_else(|| from.clone());
+        let first = |field: Option<&Address<'_>>| mailboxes(field).into_iter().next();
         let return_path = raw_header("Return-Path").next().map(strip_brackets);
+        // Without a usable From, the sender is whom an answer goes to: Reply-To, then
+        // Sender, then the envelope's Return-Path (as the auto-response already does).
+        let from = first(message.from())
+            .or_else(|| first(message.reply_to()))
+            .or_else(|| first(message.sender()))
+            .or_else(|| {
+                return_path
+                    .clone()
+                    .filter(|a| a.contains('@'))
+                    .map(|address| Mailbox {
+                        name: None,
+                        address,
+                    })
+            });
+        let reply_to = first(message.reply_to()).or_else(|| from.clone());
         let to = mailboxes(message.to());
         let cc = mailboxes(message.cc());
         let mut recipients: Vec<String> = Vec::new();
@@ -348,6 +357,13 @@ impl Inbound {
             PartType::Html(html) => Some(html.to_string()),
             _ => None,
         });
+        let mut body = text_parts.join("\n");
+        // An alternative whose plain part is empty (some mailers send one) reads as its HTML.
+        if body.trim().is_empty()
+            && let Some(html) = &body_html
+        {
+            body = ticketcore::faq::html_text(html);
+        }
         let mut attachments = Vec::new();
         for (n, part) in message.attachments().enumerate() {
             let data = match &part.body {
@@ -383,7 +399,7 @@ impl Inbound {
             to: display_list(&to),
             cc: display_list(&cc),
             subject: message.subject().unwrap_or_default().trim().to_string(),
-            body: text_parts.join("\n"),
+            body,
             body_html,
             attachments,
             report: report_of(&message),

@@ -1,0 +1,142 @@
+//! What real mailers send, by class (issue 23): each test message is written here by hand and
+//! stands for mail a club's, party's or university's desk meets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::setup;
+use ticketcore::Actor;
+use ticketcore_mail::{Inbound, Outcome};
+
+const LIMIT: u64 = 20_000_000;
+
+fn parse(raw: &str) -> Inbound {
+    Inbound::parse(raw.replace('\n', "\r\n").as_bytes(), LIMIT).unwrap()
+}
+
+/// multipart/alternative with an empty or blank text/plain part: the text comes from the
+/// HTML part; a text part with words stays the text.
+#[test]
+fn an_empty_plain_alternative_reads_as_its_html() {
+    let alternative = |plain: &str, encoding: &str| {
+        format!(
+            "From: Olga <olga@example.net>\nTo: info@example.org\nSubject: Drucker\n\
+             Message-ID: <alt-{}@example.net>\nMIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b1\"\n\n\
+             --b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: {encoding}\n\n{plain}\n\
+             --b1\nContent-Type: text/html; charset=utf-8\n\n\
+             <html><body><p>Hallo,</p><p>der <b>Drucker</b> im Büro ist defekt.</p></body></html>\n\
+             --b1--\n",
+            plain.len()
+        )
+    };
+    // Empty, blank lines only, and a quoted-printable soft break that decodes to nothing.
+    for (plain, encoding) in [
+        ("", "7bit"),
+        ("  \n\t\n", "7bit"),
+        ("=\n", "quoted-printable"),
+    ] {
+        let parsed = parse(&alternative(plain, encoding));
+        assert!(
+            parsed.body.contains("Drucker") && parsed.body.contains("defekt"),
+            "{plain:?}: {:?}",
+            parsed.body
+        );
+        assert!(!parsed.body.contains("<b>"), "as text: {:?}", parsed.body);
+        assert!(
+            parsed.body.contains("Hallo,\n"),
+            "paragraphs stay lines: {:?}",
+            parsed.body
+        );
+    }
+    // Nested in multipart/mixed with an attachment: the same, and the attachment kept.
+    let mixed = "From: Olga <olga@example.net>\nTo: info@example.org\nSubject: Mit Anhang\n\
+                 Message-ID: <mixed@example.net>\nMIME-Version: 1.0\n\
+                 Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+                 --m\nContent-Type: multipart/alternative; boundary=\"a\"\n\n\
+                 --a\nContent-Type: text/plain; charset=utf-8\n\n\n\
+                 --a\nContent-Type: text/html; charset=utf-8\n\n<div>Siehe Foto vom <i>Kopierer</i>.</div>\n\
+                 --a--\n\
+                 --m\nContent-Type: application/pdf; name=\"foto.pdf\"\nContent-Disposition: attachment; filename=\"foto.pdf\"\n\
+                 Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--m--\n";
+    let parsed = parse(mixed);
+    assert!(
+        parsed.body.contains("Siehe Foto vom Kopierer."),
+        "{:?}",
+        parsed.body
+    );
+    assert_eq!(parsed.attachments.len(), 1);
+    // Words in the plain part: they are the text, the HTML stays beside it.
+    let worded = parse(&alternative("Der Drucker klemmt (Textteil).", "7bit"));
+    assert_eq!(worded.body.trim(), "Der Drucker klemmt (Textteil).");
+    assert!(worded.body_html.is_some());
+}
+
+/// A message without a usable From: the sender is Reply-To, then Sender, then Return-Path.
+#[test]
+fn without_a_usable_from_the_sender_is_whom_an_answer_goes_to() {
+    let message = |headers: &str| {
+        format!(
+            "{headers}To: info@example.org\nSubject: Ohne Absender\nMessage-ID: <nofrom@example.net>\n\n\
+             Bitte um Rückruf.\n"
+        )
+    };
+    for (headers, expected) in [
+        // No From at all.
+        ("Reply-To: Rita <rita@example.net>\n", "rita@example.net"),
+        // An empty From.
+        ("From: \nReply-To: rita@example.net\n", "rita@example.net"),
+        // A display name without an address; Sender says who sent it.
+        (
+            "From: Max Mustermann\nSender: Sekretariat <sek@example.net>\n",
+            "sek@example.net",
+        ),
+        // An empty group; only the envelope knows.
+        (
+            "Return-Path: <bounce-42@lists.example.net>\nFrom: undisclosed-sender:;\n",
+            "bounce-42@lists.example.net",
+        ),
+    ] {
+        let parsed = parse(&message(headers));
+        let from = parsed
+            .from
+            .as_ref()
+            .unwrap_or_else(|| panic!("{headers:?}: no sender"));
+        assert_eq!(from.address, expected, "{headers:?}");
+        assert_eq!(
+            parsed.reply_to.as_ref().unwrap().address,
+            expected,
+            "{headers:?}: answered there"
+        );
+    }
+    // A usable From wins, and a null Return-Path names nobody.
+    let parsed = parse(&message(
+        "From: Olga <olga@example.net>\nReply-To: rita@example.net\n",
+    ));
+    assert_eq!(parsed.from.unwrap().address, "olga@example.net");
+    let parsed = parse(&message("Return-Path: <>\n"));
+    assert!(parsed.from.is_none());
+}
+
+#[tokio::test]
+async fn the_article_and_the_customer_carry_the_fallback_sender() {
+    let s = setup().await;
+    let raw = "Reply-To: Rita Ruf <rita@example.net>\r\nTo: info@example.org\r\n\
+               Subject: Bitte um Rueckruf\r\nMessage-ID: <rita-1@example.net>\r\n\r\nDanke.\r\n";
+    let delivery = s.postmaster.deliver(raw.as_bytes()).await.unwrap();
+    assert_eq!(delivery.outcome, Outcome::Created);
+    let ticket = s
+        .store
+        .ticket_by_number(delivery.ticket.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ticket.customer.as_deref(), Some("rita@example.net"));
+    let articles = s.desk.articles(&Actor::System, ticket.id).await.unwrap();
+    assert!(
+        articles[0].from.contains("rita@example.net"),
+        "{:?}",
+        articles[0].from
+    );
+    assert_eq!(articles[0].sender, ticketcore::article::Sender::Customer);
+}
