@@ -220,21 +220,101 @@ fn display_list(boxes: &[Mailbox]) -> String {
 }
 
 /// A file name for an attachment that has none.
-fn fallback_name(part: &MessagePart<'_>, n: usize) -> String {
-    let ext = match part
+/// The extension a part's type is known by.
+fn extension(part: &MessagePart<'_>) -> &'static str {
+    match part
         .content_type()
-        .map(|c| (c.ctype(), c.subtype().unwrap_or("")))
+        .map(|c| {
+            (
+                c.ctype().to_ascii_lowercase(),
+                c.subtype().unwrap_or("").to_ascii_lowercase(),
+            )
+        })
+        .as_ref()
+        .map(|(t, s)| (t.as_str(), s.as_str()))
     {
         Some(("message", "rfc822")) => "eml",
         Some(("text", "plain")) => "txt",
         Some(("text", "html")) => "html",
+        Some(("text", "calendar")) => "ics",
         Some(("image", "png")) => "png",
-        Some(("image", "jpeg")) => "jpg",
+        Some(("image", "jpeg" | "jpg" | "pjpeg")) => "jpg",
         Some(("image", "gif")) => "gif",
+        Some(("image", "webp")) => "webp",
+        Some(("image", "svg+xml")) => "svg",
         Some(("application", "pdf")) => "pdf",
+        Some(("application", "zip")) => "zip",
+        None if matches!(part.body, PartType::Message(_)) => "eml",
         _ => "bin",
-    };
+    }
+}
+
+/// A file name made of `text`: no path, no characters file systems refuse, not too long.
+fn file_name(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    clean.trim().trim_matches('.').chars().take(100).collect()
+}
+
+/// The name a part without one is known by, as people expect it: an attached message by its
+/// subject (`.eml`), an inline image by its Content-ID or Content-Location (`image001.png`),
+/// anything else by its type and position.
+fn fallback_name(part: &MessagePart<'_>, n: usize) -> String {
+    let ext = extension(part);
+    if let PartType::Message(nested) = &part.body {
+        let subject = file_name(nested.subject().unwrap_or_default());
+        if !subject.is_empty() {
+            return format!("{subject}.eml");
+        }
+    }
+    let location = part
+        .content_location()
+        .map(|l| l.rsplit('/').next().unwrap_or(l).to_string());
+    let id = part
+        .content_id()
+        .map(|id| id.split('@').next().unwrap_or(id).to_string());
+    for given in [location, id].into_iter().flatten() {
+        let given = file_name(&given);
+        if given.is_empty() {
+            continue;
+        }
+        let has_ext = given
+            .rsplit_once('.')
+            .is_some_and(|(stem, e)| !stem.is_empty() && (1..=5).contains(&e.len()));
+        return if has_ext {
+            given
+        } else {
+            format!("{given}.{ext}")
+        };
+    }
     format!("attachment-{n}.{ext}")
+}
+
+/// Names made distinct, keeping the first as it is: `scan.pdf`, `scan (2).pdf`, …
+fn distinct(attachments: &mut [NewAttachment]) {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for a in attachments.iter_mut() {
+        if seen.insert(a.name.to_lowercase()) {
+            continue;
+        }
+        let (stem, ext) = match a.name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+            _ => (a.name.clone(), String::new()),
+        };
+        let mut k = 2;
+        while !seen.insert(format!("{stem} ({k}){ext}").to_lowercase()) {
+            k += 1;
+        }
+        a.name = format!("{stem} ({k}){ext}");
+    }
 }
 
 fn content_type(part: &MessagePart<'_>) -> String {
@@ -386,6 +466,7 @@ impl Inbound {
             });
         }
 
+        distinct(&mut attachments);
         Ok(Inbound {
             message_id: message
                 .message_id()

@@ -140,3 +140,57 @@ async fn the_article_and_the_customer_carry_the_fallback_sender() {
     );
     assert_eq!(articles[0].sender, ticketcore::article::Sender::Customer);
 }
+
+/// Attachment names as people expect them: an attached message by its subject, an inline
+/// image by its Content-ID or Content-Location, else by its type; equal names told apart.
+#[test]
+fn attachments_are_named_as_people_expect() {
+    let raw = "From: Olga <olga@example.net>\nTo: info@example.org\nSubject: Anhänge\n\
+               Message-ID: <names@example.net>\nMIME-Version: 1.0\n\
+               Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+               --m\nContent-Type: multipart/related; boundary=\"r\"\n\n\
+               --r\nContent-Type: text/html; charset=utf-8\n\n<p>Logo: <img src=\"cid:image001.png@01D9.ABCD\"></p>\n\
+               --r\nContent-Type: image/png\nContent-ID: <image001.png@01D9.ABCD>\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n\
+               --r\nContent-Type: image/gif\nContent-Location: http://intranet.example.org/img/logo.gif\nContent-Transfer-Encoding: base64\n\nR0lGODlh\n\
+               --r\nContent-Type: image/jpeg\nContent-ID: <part1.AbCdEf12.12345678@example.com>\nContent-Transfer-Encoding: base64\n\n/9j/4AAQ\n\
+               --r\nContent-Type: image/jpeg\nContent-Disposition: inline\nContent-Transfer-Encoding: base64\n\n/9j/4AAQSk\n\
+               --r--\n\
+               --m\nContent-Type: message/rfc822\n\n\
+               From: Karla <karla@example.com>\nSubject: Re: Kündigung zum 31.12.\n\nIch kündige.\n\
+               --m\nContent-Type: application/pdf; name=\"scan.pdf\"\nContent-Disposition: attachment; filename=\"scan.pdf\"\n\
+               Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
+               --m\nContent-Type: application/pdf; name=\"Scan.pdf\"\nContent-Disposition: attachment; filename=\"Scan.pdf\"\n\
+               Content-Transfer-Encoding: base64\n\nJVBERi0xLjUK\n\
+               --m\nContent-Type: application/pdf; name=\"scan.pdf\"\nContent-Disposition: attachment; filename=\"scan.pdf\"\n\
+               Content-Transfer-Encoding: base64\n\nJVBERi0xLjYK\n\
+               --m--\n";
+    let parsed = parse(raw);
+    let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
+    for expected in [
+        "image001.png",
+        "logo.gif",
+        "part1.AbCdEf12.12345678.jpg",
+        "Re_ Kündigung zum 31.12.eml",
+        "scan.pdf",
+        "Scan (2).pdf",
+        "scan (3).pdf",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected:?} not among {names:?}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("attachment-") && n.ends_with(".jpg")),
+        "an image with nothing to go by is named by its type: {names:?}"
+    );
+    let distinct: std::collections::HashSet<String> =
+        names.iter().map(|n| n.to_lowercase()).collect();
+    assert_eq!(
+        distinct.len(),
+        names.len(),
+        "every attachment kept, told apart: {names:?}"
+    );
+}
