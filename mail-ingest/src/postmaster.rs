@@ -12,6 +12,8 @@ use ticketcore::{
     Quota, Sender, StoreError, Ticket, TicketNumber, UnknownSender,
 };
 
+use ticketcore::config::ForeignBounces;
+
 use crate::MailError;
 use crate::autoreply::{suppressed, system_addresses};
 use crate::filter::{Filtered, Filters};
@@ -403,8 +405,10 @@ impl Postmaster {
             .await
     }
 
-    /// A delivery-status report: recorded on the ticket whose mail bounced; never a new
-    /// ticket, never an answer.
+    /// A delivery-status report: recorded on the ticket whose mail bounced, never answered.
+    /// One about no mail of this desk becomes a ticket of its own in the default queue,
+    /// marked as a bounce (or, with `[mail] foreign_bounces = "ignore"`, is dropped with
+    /// its reason).
     async fn bounce(&self, config: &Config, mail: &Inbound) -> Result<Delivery, MailError> {
         let system = &Actor::System;
         let report = mail.report.clone().unwrap_or_default();
@@ -425,14 +429,11 @@ impl Postmaster {
         {
             ticket = self.desk.ticket_by_number(system, &number).await?;
         }
-        let Some(ticket) = ticket else {
-            return Ok(Delivery::without_ticket(
-                Outcome::Ignored,
-                "delivery-status report about no mail of this desk".into(),
-            ));
-        };
         let recipient = report.recipient.clone().unwrap_or_default();
         let status = report.status.clone().unwrap_or_default();
+        let Some(ticket) = ticket else {
+            return self.foreign_bounce(config, mail, recipient).await;
+        };
         let op = Op::Bounce {
             article: self.desk.new_article_id(),
             message: Self::message(mail),
@@ -445,6 +446,52 @@ impl Postmaster {
                 report.action.as_deref().unwrap_or("failed")
             )),
         )
+    }
+
+    /// A bounce about no mail of this desk: a ticket in the default queue whose history says
+    /// it is a bounce, without a customer and without an answer; or dropped, if so configured.
+    async fn foreign_bounce(
+        &self,
+        config: &Config,
+        mail: &Inbound,
+        recipient: String,
+    ) -> Result<Delivery, MailError> {
+        let why = "delivery-status report about no mail of this desk";
+        let queue = match (config.mail.foreign_bounces, &config.mail.default_queue) {
+            (ForeignBounces::Ticket, Some(queue)) => queue.clone(),
+            (ForeignBounces::Ignore, _) => {
+                return Ok(Delivery::without_ticket(
+                    Outcome::Ignored,
+                    format!("{why} ([mail] foreign_bounces = \"ignore\")"),
+                ));
+            }
+            (ForeignBounces::Ticket, None) => {
+                return Ok(Delivery::without_ticket(
+                    Outcome::Ignored,
+                    format!("{why}; no [mail] default_queue to file it in"),
+                ));
+            }
+        };
+        let title = match mail.subject.is_empty() {
+            true => "(bounce)".to_string(),
+            false => mail.subject.clone(),
+        };
+        let mut input = NewTicket::new(&queue, &title, Channel::Email, Self::message(mail));
+        input.sender = Sender::System;
+        let note = format!("{why}: {recipient}");
+        let article = self.desk.new_article_id();
+        let created = self
+            .desk
+            .create_ticket_then(&Actor::System, input, |_, _| {
+                Some(Op::Bounce {
+                    article,
+                    message: Message::text(note.clone()),
+                    recipient: recipient.clone(),
+                })
+            })
+            .await?;
+        Ok(Delivery::to(Outcome::Created, &created.ticket)
+            .because(format!("{why}: filed as a bounce")))
     }
 
     /// Queues the queue's auto-response of kind `response` for `mail` on an existing ticket,

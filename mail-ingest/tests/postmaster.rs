@@ -522,9 +522,41 @@ async fn bounces_attach_to_the_ticket_whose_mail_bounced() {
         "dsn_bounce.eml",
         &[("NUMBER", "0"), ("REPLY_TO", "never-sent@x")],
     );
+    // A bounce about no mail of this desk is not dropped silently: a ticket in the default
+    // queue, marked as a bounce, without an answer (or, if so configured, ignored with why).
     let d = elsewhere.postmaster.deliver(&stray).await.unwrap();
+    assert_eq!(d.outcome, Outcome::Created);
+    assert!(!d.auto_response, "a bounce is never answered");
+    assert!(
+        d.reason
+            .as_deref()
+            .unwrap()
+            .contains("no mail of this desk")
+    );
+    let filed = ticket(&elsewhere, d.ticket.as_ref().unwrap()).await;
+    assert_eq!(filed.queue, "Support");
+    assert_eq!(filed.customer, None);
+    let history = elsewhere.store.history(filed.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Bounce { .. }))
+    );
+    assert!(
+        !history
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::SendAutoReply { .. }))
+    );
+    let ignoring =
+        setup_with(&common::CONFIG.replace("[mail]\n", "[mail]\nforeign_bounces = \"ignore\"\n"))
+            .await;
+    let d = ignoring.postmaster.deliver(&stray).await.unwrap();
     assert_eq!(d.outcome, Outcome::Ignored);
-    assert!(d.ticket.is_none(), "a bounce never opens a ticket");
+    assert!(d.ticket.is_none());
+    assert!(
+        d.reason.unwrap().contains("foreign_bounces"),
+        "reported with its reason"
+    );
 }
 
 #[tokio::test]

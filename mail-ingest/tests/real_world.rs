@@ -194,3 +194,41 @@ fn attachments_are_named_as_people_expect() {
         "every attachment kept, told apart: {names:?}"
     );
 }
+
+/// A delivery-status report about mail this desk never sent (spam in its name, an old
+/// address) is filed for an agent, not dropped: a ticket in the default queue, a bounce in its
+/// history, no answer to the mailer daemon.
+#[tokio::test]
+async fn a_foreign_bounce_becomes_a_ticket_marked_as_a_bounce() {
+    let s = setup().await;
+    let dsn = "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n\
+               To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+               Message-ID: <dsn-foreign-1@mx.example.net>\r\nAuto-Submitted: auto-replied\r\n\
+               MIME-Version: 1.0\r\n\
+               Content-Type: multipart/report; report-type=delivery-status; boundary=\"d\"\r\n\r\n\
+               --d\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+               --d\r\nContent-Type: message/delivery-status\r\n\r\n\
+               Reporting-MTA: dns; mx.example.net\r\n\r\n\
+               Final-Recipient: rfc822; nobody@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+               --d\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+               From: info@example.org\r\nTo: nobody@elsewhere.example\r\n\
+               Message-ID: <forged-in-our-name@example.org>\r\nSubject: Cheap pills\r\n\r\n\
+               --d--\r\n";
+    let d = s.postmaster.deliver(dsn.as_bytes()).await.unwrap();
+    assert_eq!(d.outcome, Outcome::Created, "{d:?}");
+    assert!(!d.auto_response);
+    let ticket = s
+        .store
+        .ticket_by_number(d.ticket.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let history = s.desk.history(&Actor::System, ticket.id).await.unwrap();
+    let kinds: Vec<&str> = history.iter().map(|e| e.kind.history_type()).collect();
+    assert!(kinds.contains(&"Bounce"), "{kinds:?}");
+    assert!(!kinds.contains(&"SendAutoReply"), "{kinds:?}");
+    assert_eq!(
+        ticket.customer, None,
+        "the mailer daemon is nobody's customer"
+    );
+}

@@ -298,6 +298,21 @@ pub struct MailSettings {
     /// What a follow-up by ticket number does when its sender is neither the ticket's customer
     /// nor anyone who wrote on it before.
     pub unknown_sender: UnknownSender,
+    /// What a delivery-status report about no mail of this desk becomes.
+    pub foreign_bounces: ForeignBounces,
+}
+
+/// What a bounce that concerns no mail of this desk becomes (`[mail] foreign_bounces`):
+/// someone may have sent mail in the desk's name, or an old address still bounces; an
+/// agent should see it rather than nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForeignBounces {
+    /// A ticket in the default queue, marked as a bounce, without an auto-response.
+    #[default]
+    Ticket,
+    /// Dropped, counted and reported with its reason.
+    Ignore,
 }
 
 /// The policy for follow-ups from strangers (`[mail] unknown_sender`): a guessed or leaked
@@ -321,6 +336,7 @@ impl Default for MailSettings {
             max_message_size: 20_000_000,
             follow_up_by_body: false,
             unknown_sender: UnknownSender::Accept,
+            foreign_bounces: ForeignBounces::Ticket,
         }
     }
 }
