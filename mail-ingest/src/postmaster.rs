@@ -31,7 +31,7 @@ pub enum Outcome {
     FollowUp,
     /// Recorded on a closed ticket whose queue rejects follow-ups, or refused as unroutable.
     Rejected,
-    /// Dropped by a filter, or a bounce about no mail of ours.
+    /// Dropped by a filter, or a bounce about no mail of ours with `foreign_bounces = "ignore"`.
     Ignored,
     /// Already taken in earlier (same Message-ID, or same content without one).
     Duplicate,
