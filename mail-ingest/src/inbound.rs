@@ -150,16 +150,44 @@ fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {
         .map(|a| {
             a.iter()
                 .filter_map(|addr| {
-                    let address = addr.address()?.trim().to_string();
+                    let mut name = addr.name().map(|n| n.trim().to_string());
+                    let mut address = addr.address()?.trim().to_string();
+                    // A bare quoted local part (`"john doe"@example.com`) comes back from the
+                    // parser as a name and an address without its local part: put it back.
+                    if let Some(domain) = address.strip_prefix('@')
+                        && let Some(local) = name.take()
+                    {
+                        address = format!("{}@{domain}", quoted_local(&local));
+                    }
                     // A display name without an address is no mailbox to answer.
-                    address.contains('@').then(|| Mailbox {
-                        name: addr.name().map(|n| n.trim().to_string()),
-                        address,
-                    })
+                    address.contains('@').then_some(Mailbox { name, address })
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A local part as an address writes it: bare when it is a dot-atom, quoted (with `"` and
+/// `\` escaped) otherwise, so `"john doe"@x` reads the same from every header form.
+pub fn quoted_local(local: &str) -> String {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let dot_atom = !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c == '.' || atext(c));
+    if dot_atom {
+        return local.to_string();
+    }
+    let escaped: String = local
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\"")
 }
 
 /// Addresses in a header's raw text: `<a@b>` forms, or bare words with an `@`.

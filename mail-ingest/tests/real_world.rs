@@ -232,3 +232,72 @@ async fn a_foreign_bounce_becomes_a_ticket_marked_as_a_bounce() {
         "the mailer daemon is nobody's customer"
     );
 }
+
+/// Addresses in RFC 5322's forms read the same wherever they stand: quoted local parts,
+/// comments, groups, encoded names, names with commas or angle brackets in quotes.
+#[test]
+fn addresses_in_every_form_read_the_same() {
+    for (header, address, name) in [
+        ("\"john doe\"@example.com", "\"john doe\"@example.com", None),
+        (
+            "\"Doe, John\" <\"john doe\"@example.com>",
+            "\"john doe\"@example.com",
+            Some("Doe, John"),
+        ),
+        ("\"john.doe\"@example.com", "john.doe@example.com", None),
+        (
+            "john@example.com (John Doe)",
+            "john@example.com",
+            Some("John Doe"),
+        ),
+        (
+            "=?utf-8?q?M=C3=BCller=2C_Hans?= <hans@example.com>",
+            "hans@example.com",
+            Some("Müller, Hans"),
+        ),
+        (
+            "\"a <b> c\" <abc@example.com>",
+            "abc@example.com",
+            Some("a <b> c"),
+        ),
+        (
+            "Vorstand: anna@example.com, bernd@example.com;",
+            "anna@example.com",
+            None,
+        ),
+    ] {
+        let parsed = parse(&format!(
+            "From: {header}\nTo: info@example.org\nSubject: x\n\nHallo\n"
+        ));
+        let from = parsed.from.unwrap_or_else(|| panic!("{header}: no sender"));
+        assert_eq!(from.address, address, "{header}");
+        assert_eq!(from.name.as_deref(), name, "{header}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// An address written by mail-builder reads back as the same address and name.
+    #[test]
+    fn what_mail_builder_writes_reads_back(
+        local in "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8})?|[a-z]{1,6} [a-z]{1,6}",
+        domain in "[a-z]{1,10}\\.(org|de|example)",
+        name in proptest::option::of("[A-Za-zäöüÄÖÜß][A-Za-zäöüÄÖÜß ,.<>()'-]{0,20}[A-Za-zäöüß]"),
+    ) {
+        let address = format!("{}@{domain}", ticketcore_mail::inbound::quoted_local(&local));
+        let builder = mail_builder::MessageBuilder::new()
+            .to("info@example.org")
+            .subject("Hallo")
+            .text_body("Text");
+        let builder = match &name {
+            Some(n) => builder.from((n.as_str(), address.as_str())),
+            None => builder.from(address.as_str()),
+        };
+        let raw = builder.write_to_string().unwrap();
+        let parsed = Inbound::parse(raw.as_bytes(), LIMIT).unwrap();
+        let from = parsed.from.unwrap();
+        proptest::prop_assert_eq!(&from.address, &address, "{}", raw);
+        proptest::prop_assert_eq!(from.name.as_deref(), name.as_deref().map(str::trim), "{}", raw);
+    }
+}
