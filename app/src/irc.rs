@@ -97,15 +97,9 @@ fn line(text: &str) -> String {
     format!("{}…", &flat[..end])
 }
 
-/// Whether `queue` is `wanted` or below it.
+/// Whether `queue` is one of `wanted` or below it (all queues when `wanted` is empty).
 fn within(queue: &str, wanted: &[String]) -> bool {
-    wanted.is_empty()
-        || wanted.iter().any(|w| {
-            queue == w
-                || queue
-                    .strip_prefix(w.as_str())
-                    .is_some_and(|r| r.starts_with("::"))
-        })
+    wanted.is_empty() || wanted.iter().any(|w| ticketcore::config::within(queue, w))
 }
 
 /// What the channel is told of `event`, if anything, as `actor` sees its ticket.

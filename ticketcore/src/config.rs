@@ -225,15 +225,15 @@ impl Webhook {
     /// Whether the event of `history_type` in `queue` is for this receiver.
     pub fn wants(&self, history_type: &str, queue: &str) -> bool {
         let typed = self.events.is_empty() || self.events.iter().any(|e| e == history_type);
-        let placed = self.queues.is_empty()
-            || self.queues.iter().any(|q| {
-                queue == q
-                    || queue
-                        .strip_prefix(q.as_str())
-                        .is_some_and(|r| r.starts_with("::"))
-            });
+        let placed = self.queues.is_empty() || self.queues.iter().any(|q| within(queue, q));
         typed && placed
     }
+}
+
+/// Whether `name` is `root` or below it in a tree named by "::" (queues, FAQ categories).
+pub fn within(name: &str, root: &str) -> bool {
+    name.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 /// Standard base64 (with or without padding), as webhook secrets are written.

@@ -370,14 +370,10 @@ pub(crate) fn named_in_tree<'a>(
     let mut out = BTreeSet::new();
     for value in values {
         let value = value.to_lowercase();
-        let sub = format!("{value}::");
         out.extend(
             names
                 .clone()
-                .filter(|name| {
-                    let name = name.to_lowercase();
-                    name == value || name.starts_with(&sub)
-                })
+                .filter(|name| crate::config::within(&name.to_lowercase(), &value))
                 .cloned(),
         );
     }
