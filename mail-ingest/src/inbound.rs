@@ -8,7 +8,7 @@ use mail_parser::{
 use ticketcore::NewAttachment;
 use ticketcore::article::ContentHash;
 
-use crate::MailError;
+use crate::{MailError, charset};
 
 /// One mailbox: an address and, where given, a display name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -419,6 +419,18 @@ impl Inbound {
 
     fn read(raw: &[u8]) -> Result<Inbound, MailError> {
         let message = a_message(MessageParser::default().parse(raw))?;
+        match charset::relabelled(&message) {
+            None => Inbound::of(&message, &message, raw),
+            Some(fixed) => {
+                let relabelled = a_message(MessageParser::default().parse(&fixed))?;
+                Inbound::of(&relabelled, &message, raw)
+            }
+        }
+    }
+
+    /// What `message` says; `original` is the message as it came (the same one unless its
+    /// charsets were relabelled), whose attached messages are kept byte for byte.
+    fn of(message: &Message<'_>, original: &Message<'_>, raw: &[u8]) -> Result<Inbound, MailError> {
         let headers: Vec<(String, String)> = message
             .headers_raw()
             .map(|(name, value)| (name.to_string(), unfold(value)))
@@ -474,8 +486,11 @@ impl Inbound {
         }
         let mut attachments = Vec::new();
         for (n, part) in message.attachments().enumerate() {
-            let data = match &part.body {
-                PartType::Message(nested) => nested.raw_message().to_vec(),
+            let data = match (&part.body, original.attachment(n as u32).map(|p| &p.body)) {
+                (PartType::Message(_), Some(PartType::Message(as_sent))) => {
+                    as_sent.raw_message().to_vec()
+                }
+                (PartType::Message(nested), _) => nested.raw_message().to_vec(),
                 _ => part.contents().to_vec(),
             };
             let name = part
@@ -511,7 +526,7 @@ impl Inbound {
             body,
             body_html,
             attachments,
-            report: report_of(&message),
+            report: report_of(message),
             content_hash: ContentHash::of(raw).0,
             size: raw.len(),
             from,

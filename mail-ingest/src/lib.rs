@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod autoreply;
+mod charset;
 mod error;
 pub mod filter;
 pub mod followup;

@@ -301,3 +301,274 @@ proptest::proptest! {
         proptest::prop_assert_eq!(from.name.as_deref(), name.as_deref().map(str::trim), "{}", raw);
     }
 }
+
+/// A message in a legacy charset, as its mailer wrote it: `text` (with `{SUBJECT}`, `{NAME}`,
+/// `{FILE}` and `{BODY}` where the legacy words go) with those words encoded in `charset`
+/// and the rest ASCII, lines ending in CRLF.
+fn legacy(charset: &str, text: &str, words: &[(&str, &str)]) -> Vec<u8> {
+    let charset = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let text = text.replace('\n', "\r\n");
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find('{') {
+        let end = start + rest[start..].find('}').unwrap();
+        raw.extend_from_slice(&rest.as_bytes()[..start]);
+        let word = words
+            .iter()
+            .find(|(key, _)| *key == &rest[start + 1..end])
+            .unwrap()
+            .1;
+        let (bytes, _, unmappable) = charset.encode(word);
+        assert!(!unmappable, "{word} in {}", charset.name());
+        raw.extend_from_slice(&bytes);
+        rest = &rest[end + 1..];
+    }
+    raw.extend_from_slice(rest.as_bytes());
+    raw
+}
+
+/// Raw 8-bit header fields, attachment names and bodies without a charset: read with the
+/// charset the message declares elsewhere, else the one detected, never replaced.
+#[test]
+fn legacy_charsets_come_out_right() {
+    struct Case {
+        what: &'static str,
+        charset: &'static str,
+        raw: &'static str,
+        subject: &'static str,
+        name: &'static str,
+        body: &'static str,
+        file: &'static str,
+    }
+    let cases = [
+        // Old Outlook: raw ISO-8859-1 Subject, name and file name; the body part declares it.
+        Case {
+            what: "ISO-8859-1, declared by the body",
+            charset: "iso-8859-1",
+            raw: "From: {NAME} <juergen@verein.example.de>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <latin1@verein.example.de>\nMIME-Version: 1.0\n\
+                  Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+                  --m\nContent-Type: text/plain; charset=\"iso-8859-1\"\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n\
+                  --m\nContent-Type: application/pdf; name=\"{FILE}\"\n\
+                  Content-Disposition: attachment; filename=\"{FILE}\"\nContent-Transfer-Encoding: base64\n\n\
+                  JVBERi0xLjQK\n--m--\n",
+            subject: "Änderung der Bankverbindung – nein: Grüße aus Köln",
+            name: "Jürgen Weiß",
+            body: "Sehr geehrte Damen und Herren, anbei die Überweisung für März.",
+            file: "Überweisung März.pdf",
+        },
+        // ISO-8859-15 declared: its € (0xA4) is ¤ in ISO-8859-1 and windows-1252, which a
+        // detector would guess; the declaration wins.
+        Case {
+            what: "ISO-8859-15, declared by the message",
+            charset: "iso-8859-15",
+            raw: "From: {NAME} <kasse@verein.example.de>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <latin9@verein.example.de>\nMIME-Version: 1.0\n\
+                  Content-Type: text/plain; charset=ISO-8859-15\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n",
+            subject: "Beitrag 50 € für Öffentlichkeitsarbeit",
+            name: "Kassenwart Böhm",
+            body: "Der Jahresbeitrag beträgt 50 €, fällig zum Quartalsende.",
+            file: "",
+        },
+        // windows-1252 with its quotes and dash, declared nowhere: detected.
+        Case {
+            what: "windows-1252, undeclared",
+            charset: "windows-1252",
+            raw: "From: {NAME} <m.schaefer@example.de>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <cp1252@example.de>\nMIME-Version: 1.0\n\
+                  Content-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n",
+            subject: "Rückfrage zur „neuen“ Satzung – dringend",
+            name: "Martina Schäfer",
+            body: "Guten Tag, könnten Sie mir die „neue“ Satzung schicken? Vielen Dank – M. Schäfer",
+            file: "",
+        },
+        // KOI8-R declared by the body; raw name and subject.
+        Case {
+            what: "KOI8-R, declared by the body",
+            charset: "koi8-r",
+            raw: "From: {NAME} <ivan@uni.example.ru>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <koi8@uni.example.ru>\nMIME-Version: 1.0\n\
+                  Content-Type: text/plain; charset=koi8-r\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n",
+            subject: "Заявление на место в общежитии",
+            name: "Иван Петров",
+            body: "Здравствуйте! Прошу предоставить мне место в общежитии на осенний семестр.",
+            file: "",
+        },
+        // KOI8-R declared nowhere: detected (the sender's .ru helps).
+        Case {
+            what: "KOI8-R, undeclared",
+            charset: "koi8-r",
+            raw: "From: {NAME} <olga@example.ru>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <koi8-bare@example.ru>\nMIME-Version: 1.0\n\
+                  Content-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n",
+            subject: "Вопрос о расписании экзаменов",
+            name: "Ольга Смирнова",
+            body: "Добрый день! Когда будет опубликовано расписание экзаменов по математике?",
+            file: "",
+        },
+        // GBK under its common label gb2312, a raw GBK attachment name.
+        Case {
+            what: "GBK, declared as gb2312 by the body",
+            charset: "gbk",
+            raw: "From: {NAME} <wang@example.cn>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <gbk@example.cn>\nMIME-Version: 1.0\n\
+                  Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+                  --m\nContent-Type: text/plain; charset=gb2312\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n\
+                  --m\nContent-Type: application/msword\n\
+                  Content-Disposition: attachment; filename=\"{FILE}\"\nContent-Transfer-Encoding: base64\n\n\
+                  0M8R4KGxGuE=\n--m--\n",
+            subject: "关于会员资格的问题",
+            name: "王小明",
+            body: "您好，我想了解一下申请会员资格需要哪些材料。谢谢！",
+            file: "会议记录.doc",
+        },
+        // Shift_JIS declared nowhere, the body in base64: detected.
+        Case {
+            what: "Shift_JIS, undeclared",
+            charset: "shift_jis",
+            raw: "From: {NAME} <tanaka@example.co.jp>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <sjis@example.co.jp>\nMIME-Version: 1.0\n\
+                  Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+                  --m\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n\
+                  --m\nContent-Type: application/pdf; name=\"{FILE}\"\nContent-Transfer-Encoding: base64\n\n\
+                  JVBERi0xLjQK\n--m--\n",
+            subject: "お問い合わせ：会員登録について",
+            name: "田中太郎",
+            body: "お世話になっております。会員登録の手続きについて教えていただけますでしょうか。",
+            file: "申込書.pdf",
+        },
+        // ISO-2022-JP, the usual Japanese mail charset, escapes raw in the Subject: declared.
+        Case {
+            what: "ISO-2022-JP, declared by the body",
+            charset: "iso-2022-jp",
+            raw: "From: {NAME} <suzuki@example.jp>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <jis@example.jp>\nMIME-Version: 1.0\n\
+                  Content-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: 7bit\n\n{BODY}\n",
+            subject: "会議の日程について",
+            name: "鈴木花子",
+            body: "来週の会議の日程を確認させてください。よろしくお願いいたします。",
+            file: "",
+        },
+        // ISO-2022-JP declared nowhere: detected from its escapes.
+        Case {
+            what: "ISO-2022-JP, undeclared",
+            charset: "iso-2022-jp",
+            raw: "From: {NAME} <sato@example.jp>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <jis-bare@example.jp>\n\n{BODY}\n",
+            subject: "資料の送付のお願い",
+            name: "佐藤一郎",
+            body: "先日の説明会の資料を送っていただけますか。",
+            file: "",
+        },
+        // A multipart that declares the charset for its parts, a text part that does not.
+        Case {
+            what: "KOI8-R, declared by the enclosing multipart",
+            charset: "koi8-r",
+            raw: "From: {NAME} <dekanat@uni.example.org>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+                  Message-ID: <koi8-parent@uni.example.org>\nMIME-Version: 1.0\n\
+                  Content-Type: multipart/mixed; charset=\"koi8-r\"; boundary=\"m\"\n\n\
+                  --m\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n--m--\n",
+            subject: "Стипендия",
+            name: "Деканат",
+            body: "Стипендия будет выплачена десятого числа.",
+            file: "",
+        },
+    ];
+    for case in cases {
+        let raw = legacy(
+            case.charset,
+            case.raw,
+            &[
+                ("SUBJECT", case.subject),
+                ("NAME", case.name),
+                ("BODY", case.body),
+                ("FILE", case.file),
+            ],
+        );
+        let parsed = Inbound::parse(&raw, LIMIT).unwrap();
+        let what = case.what;
+        assert_eq!(parsed.subject, case.subject, "{what}: subject");
+        assert_eq!(
+            parsed.from.as_ref().and_then(|f| f.name.as_deref()),
+            Some(case.name),
+            "{what}: name"
+        );
+        assert_eq!(parsed.body.trim(), case.body, "{what}: body");
+        let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
+        if case.file.is_empty() {
+            assert!(names.is_empty(), "{what}: {names:?}");
+        } else {
+            assert_eq!(names, [case.file], "{what}: attachment name");
+        }
+        assert!(
+            !format!("{:?}", parsed.headers).contains('\u{fffd}'),
+            "{what}: {:?}",
+            parsed.headers
+        );
+        // The attachment's bytes are what was sent.
+        if case.file.ends_with(".pdf") {
+            assert!(
+                parsed.attachments[0].data.starts_with(b"%PDF-1.4"),
+                "{what}"
+            );
+        }
+    }
+}
+
+/// What is UTF-8 stays as it is: raw UTF-8 header fields (RFC 6532) and a body that holds a
+/// replacement character of its own are not taken for a legacy charset.
+#[test]
+fn utf8_mail_is_left_as_it_is() {
+    let raw = "From: Zoë Ørsted <zoe@example.dk>\nTo: info@example.org\nSubject: Grüße – 你好 – こんにちは\n\
+               Message-ID: <utf8@example.dk>\nMIME-Version: 1.0\nContent-Type: text/plain\n\n\
+               Das Zeichen \u{fffd} steht für Unlesbares.\n";
+    let parsed = parse(raw);
+    assert_eq!(parsed.subject, "Grüße – 你好 – こんにちは");
+    assert_eq!(parsed.from.unwrap().name.as_deref(), Some("Zoë Ørsted"));
+    assert_eq!(
+        parsed.body.trim(),
+        "Das Zeichen \u{fffd} steht für Unlesbares."
+    );
+}
+
+/// Through the PostMaster: the ticket's title, the article's text and sender and the
+/// attachment's name as the customer wrote them.
+#[tokio::test]
+async fn a_legacy_charset_reaches_the_ticket_intact() {
+    let s = setup().await;
+    let raw = legacy(
+        "shift_jis",
+        "From: {NAME} <yamada@example.co.jp>\nTo: info@example.org\nSubject: {SUBJECT}\n\
+         Message-ID: <sjis-ticket@example.co.jp>\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"m\"\n\n\
+         --m\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n{BODY}\n\
+         --m\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"{FILE}\"\n\
+         Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--m--\n",
+        &[
+            ("NAME", "山田花子"),
+            ("SUBJECT", "会費の支払い方法について"),
+            (
+                "BODY",
+                "会費の支払い方法を教えてください。銀行振込は可能でしょうか。",
+            ),
+            ("FILE", "振込明細.pdf"),
+        ],
+    );
+    let delivery = s.postmaster.deliver(&raw).await.unwrap();
+    assert_eq!(delivery.outcome, Outcome::Created);
+    let ticket = s
+        .store
+        .ticket_by_number(delivery.ticket.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ticket.title, "会費の支払い方法について");
+    let articles = s.desk.articles(&Actor::System, ticket.id).await.unwrap();
+    assert_eq!(articles[0].from, "山田花子 <yamada@example.co.jp>");
+    assert!(
+        articles[0].body.contains("銀行振込は可能でしょうか"),
+        "{:?}",
+        articles[0].body
+    );
+    assert_eq!(articles[0].attachments[0].name, "振込明細.pdf");
+}
