@@ -14,20 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ticketcore::{Actor, Store, TicketQuery};
-use ticketcore_benches::{desk, populate, populated_message_id, request, working_view};
+use ticketcore_benches::{
+    desk, peak_rss_mib, populate, populated_message_id, request, working_view,
+};
 use ticketcore_redb::RedbStore;
-
-fn peak_rss_mib() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or_else(|| "unknown".into(), |kb| format!("{} MiB", kb / 1024))
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

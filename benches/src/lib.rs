@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used)] // benchmark set-up: failing loudly is the point
 
 pub mod backend;
+pub mod mail;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -148,4 +149,17 @@ pub fn working_view(limit: usize) -> TicketQuery {
         limit,
         ..TicketQuery::default()
     }
+}
+
+/// This process's peak resident memory (VmHWM), for the memory probes in `examples/`.
+pub fn peak_rss_mib() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or_else(|| "unknown".into(), |kb| format!("{} MiB", kb / 1024))
 }

@@ -1,10 +1,16 @@
 //! Where incoming mail comes from: a Maildir (a message leaves `new/` only once its delivery
 //! committed) and mbox files (bulk import, many messages in flight so their commits share
-//! transactions). A single message from stdin or a file is just [`Postmaster::deliver`].
+//! transactions). Both are read as they are delivered, a window of messages at a time, and
+//! each result is handed on as it finishes, so an archive of any size imports in bounded
+//! memory. A single message from stdin or a file is just [`Postmaster::deliver`].
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::MailError;
 use crate::inbound::Inbound;
@@ -32,95 +38,205 @@ pub fn exit_code(result: &Result<Delivery, MailError>) -> i32 {
     }
 }
 
-/// Delivers every message in the Maildir's `new/`, oldest first. A delivered message (and
-/// one that can never be taken in, flagged `F` for a person to look at) moves to `cur/`; a
-/// temporary failure leaves it in `new/` and stops, so nothing is lost and a rerun resumes.
-pub async fn deliver_maildir(
-    postmaster: &Postmaster,
-    dir: &Path,
-    mut each: impl FnMut(&Handled),
-) -> Result<Vec<Handled>, MailError> {
-    let new = dir.join("new");
-    let cur = dir.join("cur");
-    std::fs::create_dir_all(&cur)?;
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&new)?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| {
-            let modified = e
+/// The messages waiting in a Maildir's `new/`, oldest first. Only their names are held (about
+/// 70 bytes a message: going oldest-first, so that a reply follows the message it answers,
+/// needs them all); each message is read when its turn comes.
+#[derive(Debug)]
+pub struct Maildir {
+    dir: PathBuf,
+    names: Vec<(std::time::SystemTime, Box<OsStr>)>,
+}
+
+impl Maildir {
+    /// Lists `dir/new`, making `cur/` where delivered messages go.
+    pub fn open(dir: &Path) -> std::io::Result<Maildir> {
+        std::fs::create_dir_all(dir.join("cur"))?;
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir.join("new"))? {
+            let entry = entry?;
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let modified = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .unwrap_or(std::time::UNIX_EPOCH);
-            (modified, e.path())
+            names.push((modified, entry.file_name().into_boxed_os_str()));
+        }
+        names.sort();
+        Ok(Maildir {
+            dir: dir.to_path_buf(),
+            names,
         })
-        .collect();
-    files.sort();
-    let mut handled = Vec::with_capacity(files.len());
-    for (_, path) in files {
-        let raw = std::fs::read(&path)?;
-        let result = postmaster.deliver(&raw).await;
-        let flags = match &result {
+    }
+
+    /// How many messages wait.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether none do.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Delivers every message of the Maildir, up to `in_flight` at once (see [`deliver_all`]),
+/// and returns how many it handled. A delivered message (and one that can never be taken in,
+/// flagged `F` for a person to look at) moves to `cur/`; a temporary failure leaves it in
+/// `new/` and starts no more, so nothing is lost and a rerun resumes.
+pub async fn deliver_maildir(
+    postmaster: Arc<Postmaster>,
+    maildir: Maildir,
+    in_flight: usize,
+    mut each: impl FnMut(Handled),
+) -> Result<usize, MailError> {
+    let Maildir { dir, names } = maildir;
+    let (new, cur) = (dir.join("new"), dir.join("cur"));
+    let stopped = Cell::new(false);
+    let failure: RefCell<Option<std::io::Error>> = RefCell::new(None);
+    let fail = |e: std::io::Error| {
+        stopped.set(true);
+        failure.borrow_mut().get_or_insert(e);
+    };
+    let messages = names
+        .into_iter()
+        .take_while(|_| !stopped.get())
+        .filter_map(|(_, name)| {
+            let path = new.join(&*name);
+            match std::fs::read(&path) {
+                Ok(raw) => Some((path.display().to_string(), raw)),
+                // Taken by someone else meanwhile: not ours to deliver.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    fail(e);
+                    None
+                }
+            }
+        });
+    let handled = deliver_all(postmaster, messages, in_flight, |mut h| {
+        let flags = match &h.result {
             Err(e) if e.is_temporary() => {
-                let h = Handled {
-                    source: path.display().to_string(),
-                    result,
-                };
-                each(&h);
-                handled.push(h);
-                break;
+                stopped.set(true);
+                each(h);
+                return;
             }
             Err(_) => "F",
             Ok(_) => "S",
         };
+        let path = PathBuf::from(&h.source);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let base = name.split(":2,").next().unwrap_or(&name).to_string();
+        let base = name.split(":2,").next().unwrap_or(&name);
         let target = cur.join(format!("{base}:2,{flags}"));
-        std::fs::rename(&path, &target)?;
-        let h = Handled {
-            source: target.display().to_string(),
-            result,
-        };
-        each(&h);
-        handled.push(h);
+        match std::fs::rename(&path, &target) {
+            Ok(()) => h.source = target.display().to_string(),
+            Err(e) => fail(e),
+        }
+        each(h);
+    })
+    .await?;
+    match failure.into_inner() {
+        Some(e) => Err(e.into()),
+        None => Ok(handled),
     }
-    Ok(handled)
 }
 
-/// Splits an mbox file into its messages: each starts with a `From ` line at the start of
-/// the file or after an empty line; `>From ` quoting (mboxrd) is undone.
-pub fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut messages = Vec::new();
-    let mut current: Option<Vec<u8>> = None;
-    let mut previous_blank = true;
-    for line in bytes.split_inclusive(|b| *b == b'\n') {
-        if line.starts_with(b"From ") && previous_blank {
-            if let Some(done) = current.take() {
-                messages.push(trim_separator(done));
-            }
-            current = Some(Vec::new());
-            previous_blank = false;
-            continue;
+/// The messages of an mbox file, read as a stream: each starts with a `From ` line at the
+/// start of the file or after an empty line, and `>From ` quoting (mboxrd) is undone. Only
+/// the message being read is held.
+#[derive(Debug)]
+pub struct Mbox<R> {
+    reader: R,
+    /// What the sources are called: "NAME #N".
+    name: String,
+    count: usize,
+    line: Vec<u8>,
+    /// The message being read, once its `From ` line was seen.
+    current: Option<Vec<u8>>,
+    previous_blank: bool,
+    read: Arc<AtomicU64>,
+}
+
+impl Mbox<std::io::BufReader<std::fs::File>> {
+    /// Opens an mbox file; its size is what [`Mbox::bytes_read`] counts towards.
+    pub fn open(path: &Path) -> std::io::Result<(Self, u64)> {
+        let file = std::fs::File::open(path)?;
+        let size = file.metadata()?.len();
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        Ok((Mbox::new(reader, &path.display().to_string()), size))
+    }
+}
+
+impl<R: BufRead> Mbox<R> {
+    /// Reads mbox `reader`, calling its messages "NAME #1", "NAME #2", …
+    pub fn new(reader: R, name: &str) -> Mbox<R> {
+        Mbox {
+            reader,
+            name: name.to_string(),
+            count: 0,
+            line: Vec::new(),
+            current: None,
+            previous_blank: true,
+            read: Arc::default(),
         }
-        let blank = line == b"\n" || line == b"\r\n";
-        if let Some(message) = current.as_mut() {
-            let quoted = line.iter().position(|b| *b != b'>');
-            match quoted {
-                Some(n) if n > 0 && line[n..].starts_with(b"From ") => {
-                    message.extend_from_slice(&line[1..])
+    }
+
+    /// How many bytes have been read so far, for a progress bar while the mbox is consumed
+    /// elsewhere.
+    pub fn bytes_read(&self) -> Arc<AtomicU64> {
+        self.read.clone()
+    }
+
+    /// The message read, named, unless it is empty.
+    fn done(&mut self, message: Vec<u8>) -> Option<(String, Vec<u8>)> {
+        let message = trim_separator(message);
+        if message.is_empty() {
+            return None;
+        }
+        self.count += 1;
+        Some((format!("{} #{}", self.name, self.count), message))
+    }
+}
+
+impl<R: BufRead> Iterator for Mbox<R> {
+    type Item = std::io::Result<(String, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.line.clear();
+            let n = match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            if n == 0 {
+                let last = self.current.take()?;
+                return self.done(last).map(Ok);
+            }
+            let line = &self.line;
+            if line.starts_with(b"From ") && self.previous_blank {
+                self.previous_blank = false;
+                if let Some(message) = self.current.replace(Vec::new())
+                    && let Some(done) = self.done(message)
+                {
+                    return Some(Ok(done));
                 }
-                _ => message.extend_from_slice(line),
+                continue;
+            }
+            self.previous_blank = line == b"\n" || line == b"\r\n";
+            if let Some(message) = self.current.as_mut() {
+                match line.iter().position(|b| *b != b'>') {
+                    Some(n) if n > 0 && line[n..].starts_with(b"From ") => {
+                        message.extend_from_slice(&line[1..])
+                    }
+                    _ => message.extend_from_slice(line),
+                }
             }
         }
-        previous_blank = blank;
     }
-    if let Some(done) = current {
-        messages.push(trim_separator(done));
-    }
-    messages.retain(|m| !m.is_empty());
-    messages
 }
 
 /// Drops the empty line mbox puts between messages.
@@ -143,38 +259,43 @@ fn trim_separator(mut message: Vec<u8>) -> Vec<u8> {
 /// single-threaded runtime: 10.7k–14.2k and 2.5k (redb's documents in MessagePack).
 pub const IN_FLIGHT: usize = 256;
 
-/// Delivers the messages of an mbox file, up to `in_flight` at once (see [`deliver_all`]).
-/// Idempotent: an interrupted import run again skips what was taken in (as duplicates) and
-/// loses nothing.
-pub async fn deliver_mbox(
+/// Delivers the messages of an mbox, up to `in_flight` at once (see [`deliver_all`]), as
+/// they are read, and returns how many it handled. Idempotent: an interrupted import run again
+/// skips what was taken in (as duplicates) and loses nothing.
+pub async fn deliver_mbox<R: BufRead>(
     postmaster: Arc<Postmaster>,
-    file: &Path,
+    mbox: Mbox<R>,
     in_flight: usize,
-    each: impl FnMut(&Handled),
-) -> Result<Vec<Handled>, MailError> {
-    let bytes = std::fs::read(file)?;
-    let messages = split_mbox(&bytes)
-        .into_iter()
-        .enumerate()
-        .map(|(n, raw)| (format!("{} #{}", file.display(), n + 1), raw));
-    deliver_all(postmaster, messages, in_flight, each).await
+    each: impl FnMut(Handled),
+) -> Result<usize, MailError> {
+    let failure: RefCell<Option<std::io::Error>> = RefCell::new(None);
+    let messages =
+        mbox.map_while(|message| message.map_err(|e| *failure.borrow_mut() = Some(e)).ok());
+    let handled = deliver_all(postmaster, messages, in_flight, each).await?;
+    match failure.into_inner() {
+        Some(e) => Err(e.into()),
+        None => Ok(handled),
+    }
 }
 
 /// Delivers `(source, raw)` messages, up to `in_flight` at once, so their commits share
-/// transactions where the store groups them. A reply whose parent (a message it answers) is
-/// still being delivered waits aside until the parent is in, so it follows up on that ticket
-/// instead of opening its own; the messages behind it go on meanwhile. `each` sees every
-/// message as it finishes, in any order (a progress bar counts them).
+/// transactions where the store groups them, and returns how many it handled. A reply whose
+/// parent (a message it answers) is still being delivered waits aside until the parent is in,
+/// so it follows up on that ticket instead of opening its own; the messages behind it go on
+/// meanwhile. Messages are taken from `messages` only as room opens (at most `in_flight`
+/// delivering and `in_flight` waiting aside), and `each` is handed every result as it
+/// finishes, in any order, and keeps what it wants of it: memory stays bounded however many
+/// messages come.
 pub async fn deliver_all(
     postmaster: Arc<Postmaster>,
     messages: impl IntoIterator<Item = (String, Vec<u8>)>,
     in_flight: usize,
-    mut each: impl FnMut(&Handled),
-) -> Result<Vec<Handled>, MailError> {
+    mut each: impl FnMut(Handled),
+) -> Result<usize, MailError> {
     let in_flight = in_flight.max(1);
     let limit = postmaster.desk().config().await?.mail.max_message_size;
     let mut tasks = tokio::task::JoinSet::new();
-    let mut handled = Vec::new();
+    let mut handled = 0;
     let mut pending = messages
         .into_iter()
         .fuse()
@@ -207,12 +328,11 @@ pub async fn deliver_all(
             let mail = match mail {
                 Ok(mail) => mail,
                 Err(e) => {
-                    let h = Handled {
+                    handled += 1;
+                    each(Handled {
                         source,
                         result: Err(e),
-                    };
-                    each(&h);
-                    handled.push(h);
+                    });
                     continue;
                 }
             };
@@ -235,9 +355,8 @@ pub async fn deliver_all(
         if let Some(id) = id {
             waiting.release(&id);
         }
-        let h = Handled { source, result };
-        each(&h);
-        handled.push(h);
+        handled += 1;
+        each(Handled { source, result });
     }
     Ok(handled)
 }
@@ -351,17 +470,35 @@ impl Threads {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn split(mbox: &[u8], buffer: usize) -> Vec<Vec<u8>> {
+        Mbox::new(std::io::BufReader::with_capacity(buffer, mbox), "m")
+            .map(|m| m.unwrap().1)
+            .collect()
+    }
 
     #[test]
     fn mbox_splits_on_from_lines_and_unquotes() {
         let mbox = b"From a@x Mon Jan 1 00:00:00 2026\nSubject: one\n\nhello\n>From here\n\nFrom b@x Mon Jan 1 00:00:01 2026\nSubject: two\n\nnot From the start\nbye\n";
-        let messages = split_mbox(mbox);
-        assert_eq!(messages.len(), 2, "{messages:?}");
-        assert_eq!(messages[0], b"Subject: one\n\nhello\nFrom here\n".to_vec());
-        assert!(messages[1].starts_with(b"Subject: two\n"));
-        assert!(split_mbox(b"").is_empty());
-        assert!(split_mbox(b"no mbox at all\n").is_empty());
+        // Lines that straddle the reader's buffer read the same.
+        for buffer in [3, 7, 1 << 16] {
+            let messages = split(mbox, buffer);
+            assert_eq!(messages.len(), 2, "{messages:?}");
+            assert_eq!(messages[0], b"Subject: one\n\nhello\nFrom here\n".to_vec());
+            assert!(messages[1].starts_with(b"Subject: two\n"));
+        }
+        assert!(split(b"", 8).is_empty());
+        assert!(split(b"no mbox at all\n", 8).is_empty());
+        let mut named = Mbox::new(&mbox[..], "archive.mbox");
+        assert_eq!(named.next().unwrap().unwrap().0, "archive.mbox #1");
+        assert_eq!(named.next().unwrap().unwrap().0, "archive.mbox #2");
+        assert!(named.next().is_none());
+        assert_eq!(
+            named.bytes_read().load(Ordering::Relaxed),
+            mbox.len() as u64
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use ticketcore::{Config, Desk, Store};
 use ticketcore_mail::Postmaster;
-use ticketcore_mail::source::deliver_mbox;
+use ticketcore_mail::source::{Mbox, deliver_mbox};
 use ticketcore_redb::RedbStore;
 
 const CHILD: &str = "TICKETCORE_IMPORT_CHILD";
@@ -92,7 +92,8 @@ async fn import(dir: &Path, report: bool) {
     }
     let postmaster = Arc::new(Postmaster::new(Arc::new(desk)));
     let mut out = std::io::stdout();
-    deliver_mbox(postmaster, &dir.join("import.mbox"), 16, |h| {
+    let (mbox, _) = Mbox::open(&dir.join("import.mbox")).expect("mbox");
+    deliver_mbox(postmaster, mbox, 16, |h| {
         if report && let Ok(d) = &h.result {
             let n = h.source.rsplit('#').next().unwrap_or_default();
             writeln!(

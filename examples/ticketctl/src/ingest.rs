@@ -5,12 +5,13 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use ticketcore_mail::inbound;
-use ticketcore_mail::source::{self, Handled};
+use ticketcore_mail::source::{self, Handled, Maildir, Mbox};
 use ticketcore_mail::{Delivery, MailError, Postmaster};
 
 use ticketcore_app::Access;
@@ -74,22 +75,34 @@ pub async fn run(access: &Access, args: IngestArgs) -> Result<u8, Failure> {
             result,
         });
     } else if let Some(dir) = &args.maildir {
-        source::deliver_maildir(&postmaster, dir, |h| report.add(h)).await?;
-    } else if let Some(file) = &args.mbox {
-        let bytes = std::fs::read(file)
-            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
-        let messages = source::split_mbox(&bytes);
-        let bar = ProgressBar::new(messages.len() as u64).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, {eta} left")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        let maildir = Maildir::open(dir)
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", dir.display())))?;
+        let bar = progress(
+            maildir.len() as u64,
+            "{bar:40} {pos}/{len} messages, {per_sec}, {eta} left",
         );
-        let named = messages
-            .into_iter()
-            .enumerate()
-            .map(|(n, raw)| (format!("{} #{}", file.display(), n + 1), raw));
-        source::deliver_all(postmaster, named, source::IN_FLIGHT, |h| {
-            bar.suspend(|| report.add(h));
+        source::deliver_maildir(postmaster, maildir, source::IN_FLIGHT, |h| {
+            bar.suspend(|| report.add(&h));
             bar.inc(1);
+        })
+        .await?;
+        bar.finish_and_clear();
+    } else if let Some(file) = &args.mbox {
+        // Read as it is delivered: the bar follows the bytes, as the count is known only at
+        // the end.
+        let (mbox, size) = Mbox::open(file)
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", file.display())))?;
+        let read = mbox.bytes_read();
+        let bar = progress(
+            size,
+            "{bar:40} {bytes}/{total_bytes}, {msg} messages, {bytes_per_sec}, {eta} left",
+        );
+        let mut count: u64 = 0;
+        source::deliver_mbox(postmaster, mbox, source::IN_FLIGHT, |h| {
+            bar.suspend(|| report.add(&h));
+            count += 1;
+            bar.set_message(count.to_string());
+            bar.set_position(read.load(Ordering::Relaxed));
         })
         .await?;
         bar.finish_and_clear();
@@ -156,6 +169,13 @@ fn spooled(spool: &Spool, limits: Limits, raw: &[u8]) -> Result<u8, Failure> {
     spool.ring();
     println!("stdin: spooled for serve-tick ({})", place.display());
     Ok(0)
+}
+
+/// A progress bar on stderr (hidden when it is no terminal).
+fn progress(len: u64, template: &str) -> ProgressBar {
+    ProgressBar::new(len).with_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
 }
 
 /// Prints each message's fate and keeps the exit status: the worst one wins, a temporary
