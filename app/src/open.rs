@@ -65,9 +65,22 @@ impl Access {
 
     /// Opens the store (creating an empty redb or SQLite file where there is none).
     pub async fn store(&self) -> Result<Arc<dyn Store>, Failure> {
+        self.open(false).await
+    }
+
+    /// Opens the store for a bulk import, or for ordinary work.
+    #[cfg_attr(not(feature = "redb"), allow(unused_variables))]
+    async fn open(&self, bulk: bool) -> Result<Arc<dyn Store>, Failure> {
         match self {
             #[cfg(feature = "redb")]
-            Access::Redb(path) => Ok(Arc::new(redb::open(path).await?)),
+            Access::Redb(path) => {
+                let options = if bulk {
+                    ticketcore_redb::RedbOptions::bulk()
+                } else {
+                    ticketcore_redb::RedbOptions::default()
+                };
+                Ok(Arc::new(redb::open(path, options).await?))
+            }
             #[cfg(not(feature = "redb"))]
             Access::Redb(_) => Err(left_out("redb")),
             Access::Sql(url) => sql(url).await,
@@ -82,9 +95,10 @@ impl Access {
         ))
     }
 
-    /// A desk for bulk work (mailbox imports): numbers reserved in the configured blocks.
+    /// A desk for bulk work (mailbox imports): numbers reserved in the configured blocks, a
+    /// redb store opened with a small cache ([`ticketcore_redb::RedbOptions::bulk`]).
     pub async fn bulk_desk(&self) -> Result<Arc<Desk>, Failure> {
-        Ok(Arc::new(Desk::new(self.store().await?)))
+        Ok(Arc::new(Desk::new(self.open(true).await?)))
     }
 }
 
@@ -184,7 +198,7 @@ mod redb {
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
-    use ticketcore_redb::{OpenError, RedbStore};
+    use ticketcore_redb::{OpenError, RedbOptions, RedbStore};
 
     use super::{holder, holder_note};
     use crate::failure::{Failure, TEMPORARY};
@@ -198,11 +212,11 @@ mod redb {
     /// parallel, and each holds the file only for its one commit.
     const IN_USE_PATIENCE: Duration = Duration::from_secs(30);
 
-    pub async fn open(path: &PathBuf) -> Result<RedbStore, Failure> {
+    pub async fn open(path: &PathBuf, options: RedbOptions) -> Result<RedbStore, Failure> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match RedbStore::open(path) {
+            match RedbStore::open_with(path, options) {
                 Ok(store) => return Ok(store),
                 Err(e @ OpenError::InUse(_)) => {
                     if let Some((program, pid)) = held_by(path) {

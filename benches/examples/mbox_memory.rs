@@ -1,6 +1,6 @@
 //! Peak memory and rate of a bulk mbox import into redb, delivered as `ticketctl ingest
 //! --mbox` delivers it: read as it goes, 256 messages in flight, on a single-threaded runtime
-//! with mimalloc.
+//! with mimalloc without transparent huge pages, redb opened with its bulk cache.
 //!
 //! ```sh
 //! cargo run --release -p ticketcore-benches --example mbox_memory -- write /tmp/1m.mbox 1000000
@@ -23,7 +23,7 @@ use ticketcore_benches::mail::{CONFIG, message};
 use ticketcore_benches::peak_rss_mib;
 use ticketcore_mail::Postmaster;
 use ticketcore_mail::source::{self, Mbox};
-use ticketcore_redb::RedbStore;
+use ticketcore_redb::{RedbOptions, RedbStore};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -58,12 +58,17 @@ fn write(path: &Path, count: usize) {
 }
 
 fn import(path: &Path, store: &Path) {
+    // As `ticketctl ingest` does for a bulk import.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(store).expect("open"));
+        // Opened as `ticketctl ingest` opens it for a bulk import.
+        let store = RedbStore::open_with(store, RedbOptions::bulk()).expect("open");
+        let store: Arc<dyn Store> = Arc::new(store);
         let desk = Desk::new(store);
         desk.configure(Config::from_toml(CONFIG).expect("config"))
             .await

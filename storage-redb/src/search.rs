@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::index::SegmentId;
+use tantivy::merge_policy::NoMergePolicy;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery,
     TermQuery, TermSetQuery,
@@ -136,7 +137,9 @@ impl std::fmt::Debug for SearchIndex {
 impl SearchIndex {
     /// Opens the index in `dir` (or in memory for `None`), rebuilding it from `snapshot`
     /// when it is missing, damaged or of another schema, and catching it up otherwise.
-    pub fn open(dir: Option<&Path>, snapshot: &Reader) -> StoreResult<SearchIndex> {
+    /// Opens (or rebuilds) the index in `dir`, in memory for `None`; without `merges` its
+    /// segments are only added (see `RedbOptions::merges`).
+    pub fn open(dir: Option<&Path>, snapshot: &Reader, merges: bool) -> StoreResult<SearchIndex> {
         let (schema, fields) = schema();
         let (index, fresh) = match dir {
             None => (Index::create_in_ram(schema.clone()), true),
@@ -164,7 +167,10 @@ impl SearchIndex {
             Some(Ok(seq)) if !fresh => Some(seq),
             _ => None,
         };
-        let writer = index.writer_with_num_threads(1, BUDGET).map_err(failed)?;
+        let writer: IndexWriter = index.writer_with_num_threads(1, BUDGET).map_err(failed)?;
+        if !merges {
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

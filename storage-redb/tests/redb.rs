@@ -360,3 +360,50 @@ async fn a_version_1_file_of_json_documents_reads_as_written_and_is_upgraded() {
         ticket.version + 1
     );
 }
+
+/// A bulk import's store (`RedbOptions::bulk`) adds index segments without merging them, and
+/// what it imported is searchable, there and once the desk is opened as usual.
+#[tokio::test]
+async fn a_bulk_import_is_searchable_and_leaves_merging_to_the_next_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("desk.redb");
+    let search = |store: Arc<dyn Store>, word: &'static str| async move {
+        let query = ticketcore::SearchQuery {
+            all: vec![vec![ticketcore::analyzer::term(word).unwrap()]],
+            internal: true,
+            limit: 100,
+            ..ticketcore::SearchQuery::default()
+        };
+        store.search(&query).await.unwrap().hits.len()
+    };
+    {
+        let store: Arc<dyn Store> =
+            Arc::new(RedbStore::open_with(&path, RedbOptions::bulk()).unwrap());
+        let (desk, _) = desk_with(store.clone(), fixture_config(), 1).await;
+        // Ten rounds, each committed to the index by a search: ten segments, none merged
+        // (tantivy's default policy merges eight of a size).
+        for round in 0..10 {
+            for i in 0..3 {
+                let input = NewTicket::new(
+                    "Support",
+                    format!("Drucker {round}.{i}"),
+                    Channel::Email,
+                    Message::text("Der Drucker druckt nicht."),
+                );
+                desk.create_ticket(&Actor::System, input).await.unwrap();
+            }
+            assert_eq!(search(store.clone(), "drucker").await, 3 * (round + 1));
+        }
+    }
+    let segments: std::collections::BTreeSet<String> =
+        std::fs::read_dir(dir.path().join("desk.redb.search"))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".term").map(String::from)
+            })
+            .collect();
+    assert!(segments.len() >= 10, "{} segments", segments.len());
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    assert_eq!(search(store, "drucker").await, 30);
+}
