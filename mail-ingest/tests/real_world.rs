@@ -5,6 +5,7 @@
 mod common;
 
 use common::setup;
+use proptest::strategy::Strategy as _;
 use ticketcore::Actor;
 use ticketcore_mail::{Inbound, Outcome};
 
@@ -571,4 +572,54 @@ async fn a_legacy_charset_reaches_the_ticket_intact() {
         articles[0].body
     );
     assert_eq!(articles[0].attachments[0].name, "振込明細.pdf");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Whatever bytes a mailer puts raw into a subject, a file name and a body, under
+    /// whatever charset label or none, the message is read; where the declared charset reads
+    /// every byte (ISO-8859-1 does), the subject holds no replacement character.
+    #[test]
+    fn raw_bytes_anywhere_are_read(
+        subject in proptest::collection::vec(
+            proptest::prelude::any::<u8>().prop_filter("one line", |b| !b"\r\n\0".contains(b)),
+            1..40,
+        ),
+        file in proptest::collection::vec(
+            proptest::prelude::any::<u8>().prop_filter("a value", |b| !b"\r\n\0\"".contains(b)),
+            1..20,
+        ),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        label in proptest::prop_oneof![
+            proptest::strategy::Just(""),
+            proptest::strategy::Just("iso-8859-1"),
+            proptest::strategy::Just("utf-8"),
+            proptest::strategy::Just("shift_jis"),
+            proptest::strategy::Just("iso-2022-jp"),
+            proptest::strategy::Just("x-unknown"),
+        ],
+    ) {
+        let charset = if label.is_empty() { String::new() } else { format!("; charset={label}") };
+        let mut raw = b"From: k@example.org\r\nTo: info@example.org\r\nSubject: ".to_vec();
+        raw.extend_from_slice(&subject);
+        raw.extend_from_slice(
+            format!(
+                "\r\nMessage-ID: <p@example.org>\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
+                 --m\r\nContent-Type: text/plain{charset}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        raw.extend_from_slice(&body);
+        raw.extend_from_slice(b"\r\n--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"");
+        raw.extend_from_slice(&file);
+        raw.extend_from_slice(b"\"\r\n\r\n%PDF\r\n--m--\r\n");
+        let parsed = Inbound::parse(&raw, LIMIT);
+        proptest::prop_assert!(parsed.is_ok(), "{parsed:?}");
+        if label == "iso-8859-1" {
+            let subject = parsed.unwrap().subject;
+            proptest::prop_assert!(!subject.contains('\u{fffd}'), "{subject:?}");
+        }
+    }
 }
