@@ -122,6 +122,10 @@ struct Indexer {
 /// The tantivy index of a redb store.
 pub(crate) struct SearchIndex {
     reader: IndexReader,
+    /// A bulk import's index: segments added, never merged, and read afresh only when
+    /// searched (reloading the reader at every commit opens every segment, whose pages then
+    /// stay mapped).
+    bulk: bool,
     fields: Fields,
     indexer: Mutex<Indexer>,
     kicked: Mutex<bool>,
@@ -178,6 +182,7 @@ impl SearchIndex {
             .map_err(failed)?;
         let this = SearchIndex {
             reader,
+            bulk: !merges,
             fields,
             indexer: Mutex::new(Indexer {
                 writer,
@@ -274,7 +279,9 @@ impl SearchIndex {
         let mut prepared = indexer.writer.prepare_commit().map_err(failed)?;
         prepared.set_payload(&added.to_string());
         prepared.commit().map_err(failed)?;
-        self.reader.reload().map_err(failed)?;
+        if !self.bulk {
+            self.reader.reload().map_err(failed)?;
+        }
         indexer.committed = added;
         indexer.dirty_since = None;
         Ok(())
@@ -394,6 +401,9 @@ impl SearchIndex {
         // Excluded words are part of the query; excluded phrases are looked up first and
         // their tickets cut in the collector (tantivy's phrase scorer misbehaves under
         // MustNot).
+        if self.bulk {
+            self.reader.reload().map_err(failed)?;
+        }
         let searcher = self.reader.searcher();
         let mut excluded: HashMap<SegmentId, HashSet<DocId>> = HashMap::new();
         for p in q.none.iter().filter(|p| !p.is_empty()) {
