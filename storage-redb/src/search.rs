@@ -141,9 +141,13 @@ impl std::fmt::Debug for SearchIndex {
 impl SearchIndex {
     /// Opens the index in `dir` (or in memory for `None`), rebuilding it from `snapshot`
     /// when it is missing, damaged or of another schema, and catching it up otherwise.
-    /// Opens (or rebuilds) the index in `dir`, in memory for `None`; without `merges` its
-    /// segments are only added (see `RedbOptions::merges`).
-    pub fn open(dir: Option<&Path>, snapshot: &Reader, merges: bool) -> StoreResult<SearchIndex> {
+    /// Opens (or rebuilds) the index in `dir`, in memory for `None`, for an importing process
+    /// or as usual (see `RedbOptions::importing`).
+    pub fn open(
+        dir: Option<&Path>,
+        snapshot: &Reader,
+        importing: bool,
+    ) -> StoreResult<SearchIndex> {
         let (schema, fields) = schema();
         let (index, fresh) = match dir {
             None => (Index::create_in_ram(schema.clone()), true),
@@ -172,7 +176,7 @@ impl SearchIndex {
             _ => None,
         };
         let writer: IndexWriter = index.writer_with_num_threads(1, BUDGET).map_err(failed)?;
-        if !merges {
+        if importing {
             writer.set_merge_policy(Box::new(NoMergePolicy));
         }
         let reader = index
@@ -182,7 +186,7 @@ impl SearchIndex {
             .map_err(failed)?;
         let this = SearchIndex {
             reader,
-            bulk: !merges,
+            bulk: importing,
             fields,
             indexer: Mutex::new(Indexer {
                 writer,
