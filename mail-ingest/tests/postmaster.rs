@@ -473,12 +473,7 @@ async fn concurrent_deliveries_from_one_sender_share_its_daily_allowance() {
     let answered = deliveries.iter().filter(|d| d.auto_response).count();
     assert_eq!(answered, 2, "{deliveries:?}");
     for d in &deliveries {
-        let ticket = s
-            .store
-            .ticket_by_number(d.ticket.as_ref().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let ticket = s.filed(d).await;
         let articles = s.store.articles(ticket.id).await.unwrap();
         assert_eq!(articles.len(), 1 + usize::from(d.auto_response), "{d:?}");
         assert_eq!(articles[0].body.trim(), "Hello.");

@@ -126,12 +126,7 @@ async fn the_article_and_the_customer_carry_the_fallback_sender() {
                Subject: Bitte um Rueckruf\r\nMessage-ID: <rita-1@example.net>\r\n\r\nDanke.\r\n";
     let delivery = s.postmaster.deliver(raw.as_bytes()).await.unwrap();
     assert_eq!(delivery.outcome, Outcome::Created);
-    let ticket = s
-        .store
-        .ticket_by_number(delivery.ticket.as_ref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ticket = s.filed(&delivery).await;
     assert_eq!(ticket.customer.as_deref(), Some("rita@example.net"));
     let articles = s.desk.articles(&Actor::System, ticket.id).await.unwrap();
     assert!(
@@ -218,12 +213,7 @@ async fn a_foreign_bounce_becomes_a_ticket_marked_as_a_bounce() {
     let d = s.postmaster.deliver(dsn.as_bytes()).await.unwrap();
     assert_eq!(d.outcome, Outcome::Created, "{d:?}");
     assert!(!d.auto_response);
-    let ticket = s
-        .store
-        .ticket_by_number(d.ticket.as_ref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ticket = s.filed(&d).await;
     let history = s.desk.history(&Actor::System, ticket.id).await.unwrap();
     let kinds: Vec<&str> = history.iter().map(|e| e.kind.history_type()).collect();
     assert!(kinds.contains(&"Bounce"), "{kinds:?}");
@@ -557,12 +547,7 @@ async fn a_legacy_charset_reaches_the_ticket_intact() {
     );
     let delivery = s.postmaster.deliver(&raw).await.unwrap();
     assert_eq!(delivery.outcome, Outcome::Created);
-    let ticket = s
-        .store
-        .ticket_by_number(delivery.ticket.as_ref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ticket = s.filed(&delivery).await;
     assert_eq!(ticket.title, "会費の支払い方法について");
     let articles = s.desk.articles(&Actor::System, ticket.id).await.unwrap();
     assert_eq!(articles[0].from, "山田花子 <yamada@example.co.jp>");

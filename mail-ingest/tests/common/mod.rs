@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ticketcore::testkit::epoch;
-use ticketcore::{Config, Desk, ManualClock, MemoryStore, SeededEntropy, Store};
-use ticketcore_mail::{Outgoing, Postmaster, SendError, Transport};
+use ticketcore::{Config, Desk, ManualClock, MemoryStore, SeededEntropy, Store, Ticket};
+use ticketcore_mail::{Delivery, Outgoing, Postmaster, SendError, Transport};
 
 pub const CONFIG: &str = r#"
 [numbers]
@@ -94,6 +94,14 @@ pub struct Setup {
     pub postmaster: Postmaster,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
+}
+
+impl Setup {
+    /// The ticket a delivery created or followed up on.
+    pub async fn filed(&self, delivery: &Delivery) -> Ticket {
+        let number = delivery.ticket.as_ref().expect("a delivery onto a ticket");
+        self.store.ticket_by_number(number).await.unwrap().unwrap()
+    }
 }
 
 pub async fn setup_with(config: &str) -> Setup {
